@@ -1,0 +1,13 @@
+"""JSON API v1. Each endpoint declares its input and output as pydantic models;
+the same models validate requests and build the OpenAPI 3.1 document, so the two
+cannot drift apart."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+# Route modules register themselves on ``bp`` when imported.
+from clinic_app.api import auth as _auth  # noqa: E402,F401
+from clinic_app.api import docs as _docs  # noqa: E402,F401

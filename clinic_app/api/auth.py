@@ -1,0 +1,95 @@
+"""API accounts: sign-up and bearer tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import current_app
+from flask import g
+from flask import request
+from pydantic import BaseModel
+from pydantic import Field
+
+from clinic_app.api import bp  # noqa: F401
+from clinic_app.api.core import endpoint
+from clinic_app.errors import NotAuthenticated
+from clinic_app.extensions import db
+from clinic_app.extensions import limiter
+from clinic_app.services import accounts
+from clinic_app.web.util import now
+
+
+class SignupIn(BaseModel):
+    name: str = Field(min_length=1, max_length=120)
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=256)
+    phone: str | None = Field(default=None, max_length=40)
+    consent: bool = True
+
+
+class SignupOut(BaseModel):
+    status: str = "verification_sent"
+    message: str
+
+
+class TokenIn(BaseModel):
+    email: str = Field(min_length=1, max_length=254)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class TokenOut(BaseModel):
+    token: str
+    expires_at: datetime
+
+
+def _ip_limit() -> str:
+    return current_app.config["LOGIN_LIMIT_PER_IP"]
+
+
+def _account_limit() -> str:
+    return current_app.config["LOGIN_LIMIT_PER_ACCOUNT"]
+
+
+def _token_account_key() -> str:
+    payload = request.get_json(silent=True)
+    email = payload.get("email", "") if isinstance(payload, dict) else ""
+    return "api-login:" + str(email).strip().lower()
+
+
+def _failed(response) -> bool:  # type: ignore[no-untyped-def]
+    return response.status_code != 201
+
+
+@limiter.limit(_ip_limit)
+@endpoint("/auth/signup", "POST", summary="Create a client account", tag="auth",
+          body=SignupIn, response=SignupOut, status=201, auth=False, errors=(422, 429))
+def signup(body: SignupIn) -> SignupOut:
+    """201 whether or not the email was already registered (no enumeration)."""
+    accounts.signup(db.session, name=body.name, email=body.email, password=body.password,
+                    phone=body.phone, consent=body.consent, now=now())
+    db.session.commit()
+    return SignupOut(message="If the address can receive mail, a verification link is on its "
+                             "way. Verify, then create a token.")
+
+
+@limiter.limit(_ip_limit, deduct_when=_failed)
+@limiter.limit(_account_limit, key_func=_token_account_key, deduct_when=_failed)
+@endpoint("/auth/tokens", "POST", summary="Log in: create a bearer token", tag="auth",
+          body=TokenIn, response=TokenOut, status=201, auth=False, errors=(401, 422, 429))
+def create_token(body: TokenIn) -> TokenOut:
+    user = accounts.authenticate(db.session, body.email, body.password, now())
+    raw, row = accounts.issue_api_token(db.session, user, now(),
+                                        current_app.config["API_TOKEN_DAYS"])
+    db.session.commit()
+    return TokenOut(token=raw, expires_at=row.expires_at)
+
+
+@endpoint("/auth/tokens/current", "DELETE", summary="Revoke the token used for this request",
+          tag="auth", status=204, errors=(401,))
+def revoke_token() -> tuple[dict, int]:
+    token = g.api_token
+    if token is None:
+        raise NotAuthenticated("No token.")
+    token.revoked_at = now()
+    db.session.commit()
+    return {}, 204

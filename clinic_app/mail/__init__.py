@@ -1,0 +1,1 @@
+"""Email: rendering, the outbox (the one way mail leaves) and delivery backends."""

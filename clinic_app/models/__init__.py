@@ -1,0 +1,51 @@
+"""All models, imported here so that metadata is complete for Alembic."""
+
+from clinic_app.models.accounts import ApiToken
+from clinic_app.models.accounts import OneTimeToken
+from clinic_app.models.accounts import Role
+from clinic_app.models.accounts import User
+from clinic_app.models.audit import AuditEntry
+from clinic_app.models.booking import ACTIVE_STATUSES
+from clinic_app.models.booking import Booking
+from clinic_app.models.booking import BookingStatus
+from clinic_app.models.care import CheckIn
+from clinic_app.models.care import Course
+from clinic_app.models.care import Intake
+from clinic_app.models.care import Recommendation
+from clinic_app.models.care import SessionAmendment
+from clinic_app.models.care import SessionRecord
+from clinic_app.models.outbox import OutboxMessage
+from clinic_app.models.outbox import OutboxStatus
+from clinic_app.models.schedule import ClinicSettings
+from clinic_app.models.schedule import Closure
+from clinic_app.models.schedule import HoursOverride
+from clinic_app.models.schedule import Room
+from clinic_app.models.schedule import Service
+from clinic_app.models.schedule import Therapist
+from clinic_app.models.schedule import WeeklyHours
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "ApiToken",
+    "AuditEntry",
+    "Booking",
+    "BookingStatus",
+    "CheckIn",
+    "ClinicSettings",
+    "Closure",
+    "Course",
+    "HoursOverride",
+    "Intake",
+    "OneTimeToken",
+    "OutboxMessage",
+    "OutboxStatus",
+    "Recommendation",
+    "Role",
+    "Room",
+    "Service",
+    "SessionAmendment",
+    "SessionRecord",
+    "Therapist",
+    "User",
+    "WeeklyHours",
+]

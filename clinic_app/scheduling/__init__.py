@@ -1,0 +1,1 @@
+"""Pure scheduling logic: no Flask, no database, no clock; the caller passes every date."""

@@ -1,0 +1,1 @@
+"""Use cases. Each takes the SQLAlchemy session and ``now`` and raises DomainError."""

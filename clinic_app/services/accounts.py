@@ -1,0 +1,376 @@
+"""Account use cases: sign-up, verification, log-in, reset, changes, invitations.
+
+Every answer that could tell whether an email is registered is the same for
+known and unknown addresses, and takes the same time (a dummy hash is checked).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from datetime import timedelta
+
+from email_validator import EmailNotValidError
+from email_validator import validate_email
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from clinic_app.errors import DomainError
+from clinic_app.errors import NotAuthenticated
+from clinic_app.errors import ValidationFailed
+from clinic_app.mail.outbox import enqueue
+from clinic_app.mail.render import render_email
+from clinic_app.models.accounts import ApiToken
+from clinic_app.models.accounts import OneTimeToken
+from clinic_app.models.accounts import Role
+from clinic_app.models.accounts import User
+from clinic_app.models.schedule import Therapist
+from clinic_app.security import hash_password
+from clinic_app.security import needs_rehash
+from clinic_app.security import new_token
+from clinic_app.security import password_problem
+from clinic_app.security import token_hash
+from clinic_app.security import verify_password
+
+TOKEN_TTL = {
+    "verify": timedelta(days=2),
+    "reset": timedelta(minutes=60),
+    "invite": timedelta(days=7),
+    "change_email": timedelta(days=2),
+}
+
+
+def normalise_email(raw: str, *, field: str = "email") -> str:
+    """Syntax-check and lower-case an address (no DNS look-up)."""
+    try:
+        info = validate_email((raw or "").strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValidationFailed(
+            "Enter a valid email address.", fields={field: str(exc)}
+        ) from None
+    return info.normalized.lower()
+
+
+def find_user(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == email.lower()))
+
+
+def _check_password(password: str, *, email: str = "", name: str = "") -> None:
+    problem = password_problem(password, email=email, name=name)
+    if problem:
+        raise ValidationFailed(problem, code="weak_password", fields={"password": problem})
+
+
+def issue_token(
+    session: Session, user: User, purpose: str, now: datetime, payload: str | None = None
+) -> str:
+    """Create a single-use token; returns the secret (only its hash is stored)."""
+    raw = new_token()
+    session.add(
+        OneTimeToken(
+            user_id=user.id,
+            purpose=purpose,
+            token_hash=token_hash(raw),
+            payload=payload,
+            created_at=now,
+            expires_at=now + TOKEN_TTL[purpose],
+        )
+    )
+    return raw
+
+
+def consume_token(session: Session, raw: str, purpose: str, now: datetime) -> OneTimeToken:
+    """Use a token once. Unknown, expired and used tokens all fail clearly."""
+    row = session.scalar(
+        select(OneTimeToken).where(
+            OneTimeToken.token_hash == token_hash(raw or ""), OneTimeToken.purpose == purpose
+        )
+    )
+    if row is None:
+        raise DomainError("This link is not valid.", code="token_invalid")
+    if row.used_at is not None:
+        raise DomainError("This link has already been used.", code="token_used")
+    if row.expires_at <= now:
+        raise DomainError("This link has expired. Ask for a new one.", code="token_expired")
+    row.used_at = now
+    return row
+
+
+def peek_token(session: Session, raw: str, purpose: str, now: datetime) -> OneTimeToken | None:
+    """The token if it could still be used (for showing a form), else None."""
+    row = session.scalar(
+        select(OneTimeToken).where(
+            OneTimeToken.token_hash == token_hash(raw or ""), OneTimeToken.purpose == purpose
+        )
+    )
+    if row is None or row.used_at is not None or row.expires_at <= now:
+        return None
+    return row
+
+
+def _send(session: Session, user: User, kind: str, key: str, now: datetime, to: str | None = None,
+          **context: object) -> None:
+    message = render_email(kind, to or user.email, user=user, **context)
+    enqueue(session, key=key, kind=kind, message=message, now=now, user_id=user.id)
+
+
+def send_verification(session: Session, user: User, now: datetime) -> None:
+    raw = issue_token(session, user, "verify", now)
+    session.flush()
+    _send(session, user, "verify_email", f"user:{user.id}:verify:{token_hash(raw)[:16]}", now,
+          token=raw)
+
+
+def signup(
+    session: Session,
+    *,
+    name: str,
+    email: str,
+    password: str,
+    now: datetime,
+    phone: str | None = None,
+    consent: bool = True,
+) -> User | None:
+    """Register a client and send the verification email.
+
+    If the address is taken, the owner gets a "you already have an account"
+    email instead and the caller gets the same answer (None instead of a user).
+    """
+    name = (name or "").strip()
+    fields: dict[str, str] = {}
+    if not name:
+        fields["name"] = "Enter your name."
+    elif len(name) > 120:
+        fields["name"] = "Use at most 120 characters."
+    if not consent:
+        fields["consent"] = "Please accept the privacy notice to create an account."
+    if phone and len(phone) > 40:
+        fields["phone"] = "Use at most 40 characters."
+    try:
+        address = normalise_email(email)
+    except ValidationFailed as exc:
+        fields.update(exc.fields)
+        address = ""
+    problem = password_problem(password or "", email=address, name=name)
+    if problem:
+        fields["password"] = problem
+    if fields:
+        first = next(iter(fields.values()))
+        code = "weak_password" if list(fields) == ["password"] else "validation_failed"
+        raise ValidationFailed(first, code=code, fields=fields)
+
+    password_hash = hash_password(password)  # hashed either way: equal timing
+    existing = find_user(session, address)
+    if existing is not None:
+        _send(session, existing, "account_exists",
+              f"user:{existing.id}:account-exists:{now.isoformat()}", now)
+        return None
+    user = User(
+        email=address,
+        name=name,
+        phone=(phone or None),
+        role=Role.CLIENT.value,
+        password_hash=password_hash,
+        consent_at=now,
+        created_at=now,
+    )
+    session.add(user)
+    session.flush()
+    send_verification(session, user, now)
+    return user
+
+
+def verify_email(session: Session, raw: str, now: datetime) -> User:
+    token = consume_token(session, raw, "verify", now)
+    user = token.user
+    if user.email_verified_at is None:
+        user.email_verified_at = now
+    return user
+
+
+def resend_verification(session: Session, email: str, now: datetime) -> None:
+    """Same answer whoever asks; only an unverified account gets a new link."""
+    try:
+        address = normalise_email(email)
+    except ValidationFailed:
+        return
+    user = find_user(session, address)
+    if user is not None and user.email_verified_at is None and user.is_active:
+        send_verification(session, user, now)
+
+
+def authenticate(session: Session, email: str, password: str, now: datetime) -> User:
+    """The user for these credentials, or NotAuthenticated (same message either way)."""
+    address = (email or "").strip().lower()
+    user = find_user(session, address) if address else None
+    ok = verify_password(user.password_hash if user else None, password or "")
+    if not ok or user is None or not user.is_active:
+        raise NotAuthenticated("Wrong email or password.", code="bad_credentials")
+    if user.email_verified_at is None:
+        raise NotAuthenticated(
+            "Please confirm your email address first: we sent you a link.",
+            code="email_not_verified",
+        )
+    if user.password_hash and needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def request_password_reset(session: Session, email: str, now: datetime) -> None:
+    """Email a reset link if the account exists; silent otherwise."""
+    try:
+        address = normalise_email(email)
+    except ValidationFailed:
+        return
+    user = find_user(session, address)
+    if user is None or not user.is_active:
+        hash_password("equal-timing-for-unknown-addresses")
+        return
+    raw = issue_token(session, user, "reset", now)
+    session.flush()
+    _send(session, user, "password_reset", f"user:{user.id}:reset:{token_hash(raw)[:16]}", now,
+          token=raw)
+
+
+def _set_password(user: User, password: str) -> None:
+    _check_password(password, email=user.email, name=user.name)
+    user.password_hash = hash_password(password)
+    revoke_sessions(user)
+
+
+def revoke_sessions(user: User) -> None:
+    """Invalidate every session, remember cookie and API token of ``user``."""
+    user.session_version = (user.session_version or 1) + 1
+
+
+def reset_password(session: Session, raw: str, password: str, now: datetime) -> User:
+    _check_password(password)
+    token = consume_token(session, raw, "reset", now)
+    user = token.user
+    _set_password(user, password)
+    # A reset proves control of the mailbox.
+    if user.email_verified_at is None:
+        user.email_verified_at = now
+    return user
+
+
+def change_password(
+    session: Session, user: User, current: str, new: str, now: datetime
+) -> None:
+    if not verify_password(user.password_hash, current or ""):
+        raise ValidationFailed(
+            "Your current password is wrong.", code="bad_credentials",
+            fields={"current_password": "Your current password is wrong."},
+        )
+    _set_password(user, new)
+    _send(session, user, "password_changed", f"user:{user.id}:pw-changed:{now.isoformat()}", now)
+
+
+def request_email_change(
+    session: Session, user: User, new_email: str, password: str, now: datetime
+) -> None:
+    """Send a confirmation link to the new address; nothing changes until it is used."""
+    if not verify_password(user.password_hash, password or ""):
+        raise ValidationFailed(
+            "Your password is wrong.", code="bad_credentials",
+            fields={"password": "Your password is wrong."},
+        )
+    address = normalise_email(new_email, field="new_email")
+    if address == user.email:
+        raise ValidationFailed("That is already your address.",
+                               fields={"new_email": "That is already your address."})
+    raw = issue_token(session, user, "change_email", now, payload=address)
+    session.flush()
+    _send(session, user, "confirm_email_change",
+          f"user:{user.id}:change-email:{token_hash(raw)[:16]}", now, to=address, token=raw,
+          new_email=address)
+
+
+def confirm_email_change(session: Session, raw: str, now: datetime) -> User:
+    token = consume_token(session, raw, "change_email", now)
+    user = token.user
+    address = token.payload or ""
+    if find_user(session, address) is not None:
+        raise DomainError("That address now belongs to another account.", code="email_taken")
+    old = user.email
+    user.email = address
+    user.email_verified_at = now
+    revoke_sessions(user)
+    _send(session, user, "email_changed", f"user:{user.id}:email-changed:{now.isoformat()}", now,
+          to=old, new_email=address)
+    return user
+
+
+def invite_therapist(session: Session, *, name: str, email: str, now: datetime) -> User:
+    """Create a therapist account without a password and email a set-password link."""
+    address = normalise_email(email)
+    if not (name or "").strip():
+        raise ValidationFailed("Enter the therapist's name.", fields={"name": "Required."})
+    if find_user(session, address) is not None:
+        raise ValidationFailed("An account with this email already exists.", code="email_taken",
+                               fields={"email": "An account with this email already exists."})
+    user = User(email=address, name=name.strip(), role=Role.THERAPIST.value, created_at=now)
+    session.add(user)
+    session.flush()
+    session.add(Therapist(user_id=user.id, feed_token=new_token()))
+    send_invitation(session, user, now)
+    return user
+
+
+def send_invitation(session: Session, user: User, now: datetime) -> None:
+    raw = issue_token(session, user, "invite", now)
+    session.flush()
+    _send(session, user, "therapist_invite", f"user:{user.id}:invite:{token_hash(raw)[:16]}", now,
+          token=raw)
+
+
+def accept_invite(session: Session, raw: str, password: str, now: datetime) -> User:
+    _check_password(password)
+    token = consume_token(session, raw, "invite", now)
+    user = token.user
+    _set_password(user, password)
+    user.email_verified_at = user.email_verified_at or now
+    user.consent_at = user.consent_at or now
+    return user
+
+
+def create_admin(
+    session: Session, *, email: str, name: str, password: str, now: datetime
+) -> User:
+    address = normalise_email(email)
+    _check_password(password, email=address, name=name)
+    user = find_user(session, address)
+    if user is None:
+        user = User(email=address, name=name or "Admin", created_at=now)
+        session.add(user)
+    user.role = Role.ADMIN.value
+    user.password_hash = hash_password(password)
+    user.email_verified_at = user.email_verified_at or now
+    user.is_active = True
+    session.flush()
+    return user
+
+
+def issue_api_token(
+    session: Session, user: User, now: datetime, days: int
+) -> tuple[str, ApiToken]:
+    raw = new_token()
+    row = ApiToken(
+        user_id=user.id,
+        token_hash=token_hash(raw),
+        created_at=now,
+        expires_at=now + timedelta(days=days),
+        session_version=user.session_version,
+    )
+    session.add(row)
+    session.flush()
+    return raw, row
+
+
+def user_for_api_token(session: Session, raw: str, now: datetime) -> tuple[User, ApiToken] | None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(raw)))
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    user = row.user
+    if not user.is_active or user.session_version != row.session_version:
+        return None
+    return user, row

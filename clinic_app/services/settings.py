@@ -1,0 +1,25 @@
+"""The clinic's settings row (created on first use from the configured defaults)."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from clinic_app.models.schedule import ClinicSettings
+
+
+def get_settings(session: Session) -> ClinicSettings:
+    """The one settings row; created with the configured time zone if missing."""
+    row = session.scalar(select(ClinicSettings).order_by(ClinicSettings.id).limit(1))
+    if row is None:
+        row = ClinicSettings(timezone=current_app.config["TIMEZONE"])
+        session.add(row)
+        session.flush()
+    return row
+
+
+def clinic_zone(session: Session) -> ZoneInfo:
+    return ZoneInfo(get_settings(session).timezone)

@@ -1,0 +1,107 @@
+"""The logged-in user's own account: password, email, preferences, sessions."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+from flask_login import current_user
+from flask_login import login_required
+from flask_login import login_user
+from flask_login import logout_user
+from werkzeug.wrappers import Response
+
+from clinic_app.errors import DomainError
+from clinic_app.extensions import db
+from clinic_app.services import accounts
+from clinic_app.web.forms import ChangeEmailForm
+from clinic_app.web.forms import ChangePasswordForm
+from clinic_app.web.forms import ConfirmForm
+from clinic_app.web.forms import PreferencesForm
+from clinic_app.web.util import apply_error
+from clinic_app.web.util import now
+
+bp = Blueprint("account", __name__, url_prefix="/account")
+
+
+def _page(status: int = 200, **forms: object) -> tuple[str, int]:
+    context = {
+        "password_form": ChangePasswordForm(prefix="pw"),
+        "email_form": ChangeEmailForm(prefix="em"),
+        "prefs_form": PreferencesForm(prefix="pr", wants_prompts=current_user.wants_prompts),
+        "confirm_form": ConfirmForm(),
+    }
+    context.update(forms)
+    return render_template("account/overview.html", **context), status
+
+
+@bp.get("/")
+@login_required
+def overview() -> tuple[str, int]:
+    return _page()
+
+
+@bp.post("/password")
+@login_required
+def change_password() -> Response | tuple[str, int]:
+    form = ChangePasswordForm(prefix="pw")
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(db.session, current_user, form.current_password.data or "",
+                                     form.password.data or "", now())
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+        else:
+            db.session.commit()
+            # Every other session is now invalid; keep this one going.
+            login_user(current_user._get_current_object())
+            flash("Your password is changed. Other devices have been logged out.", "success")
+            return redirect(url_for("account.overview"))
+    return _page(422, password_form=form)
+
+
+@bp.post("/email")
+@login_required
+def change_email() -> Response | tuple[str, int]:
+    form = ChangeEmailForm(prefix="em")
+    if form.validate_on_submit():
+        try:
+            accounts.request_email_change(db.session, current_user, form.new_email.data or "",
+                                          form.password.data or "", now())
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+        else:
+            db.session.commit()
+            flash("We sent a confirmation link to the new address. "
+                  "Your email changes when you open it.", "info")
+            return redirect(url_for("account.overview"))
+    return _page(422, email_form=form)
+
+
+@bp.post("/preferences")
+@login_required
+def preferences() -> Response:
+    form = PreferencesForm(prefix="pr")
+    if form.validate_on_submit():
+        current_user.wants_prompts = bool(form.wants_prompts.data)
+        db.session.commit()
+        flash("Your preferences are saved.", "success")
+    return redirect(url_for("account.overview"))
+
+
+@bp.post("/logout-everywhere")
+@login_required
+def logout_everywhere() -> Response:
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        accounts.revoke_sessions(current_user)
+        db.session.commit()
+        logout_user()
+        flash("You are logged out on every device.", "info")
+        return redirect(url_for("auth.login"))
+    return redirect(request.referrer or url_for("account.overview"))
