@@ -6,10 +6,15 @@ from flask import Flask
 
 
 def register_web(app: Flask) -> None:
-    from clinic_app.web.account import bp as account_bp
-    from clinic_app.web.auth import bp as auth_bp
-    from clinic_app.web.dev import bp as dev_bp
-    from clinic_app.web.main import bp as main_bp
+    from clinic_app.web import account
+    from clinic_app.web import admin
+    from clinic_app.web import auth
+    from clinic_app.web import calendar
+    from clinic_app.web import checkin
+    from clinic_app.web import client
+    from clinic_app.web import dev
+    from clinic_app.web import main
+    from clinic_app.web import therapist
 
-    for bp in (main_bp, auth_bp, account_bp, dev_bp):
-        app.register_blueprint(bp)
+    for module in (main, auth, account, dev, client, therapist, admin, checkin, calendar):
+        app.register_blueprint(module.bp)

@@ -1,0 +1,1 @@
+"""API v1: therapists endpoints (registered on the api blueprint through @endpoint)."""

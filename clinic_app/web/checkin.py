@@ -1,0 +1,7 @@
+"""Pages: checkin."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("checkin", __name__)

@@ -1,0 +1,7 @@
+"""Pages: client."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("client", __name__)

@@ -1,0 +1,7 @@
+"""Pages: therapist."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("therapist", __name__)
