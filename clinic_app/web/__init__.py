@@ -8,6 +8,7 @@ from flask import Flask
 def register_web(app: Flask) -> None:
     from clinic_app.web import account
     from clinic_app.web import admin
+    from clinic_app.web import admin_outbox
     from clinic_app.web import auth
     from clinic_app.web import calendar
     from clinic_app.web import checkin
@@ -16,5 +17,6 @@ def register_web(app: Flask) -> None:
     from clinic_app.web import main
     from clinic_app.web import therapist
 
-    for module in (main, auth, account, dev, client, therapist, admin, checkin, calendar):
+    for module in (main, auth, account, dev, client, therapist, admin, admin_outbox, checkin,
+                   calendar):
         app.register_blueprint(module.bp)

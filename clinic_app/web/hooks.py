@@ -149,7 +149,7 @@ def install(app: Flask) -> None:
                           ("Hours", "therapist.hours"), ("Review queue", "therapist.review")],
             "admin": [("Dashboard", "admin.dashboard"), ("Bookings", "admin.bookings"),
                       ("Services", "admin.services"), ("Therapists", "admin.therapists"),
-                      ("Settings", "admin.settings"), ("Outbox", "admin.outbox"),
+                      ("Settings", "admin.settings"), ("Outbox", "admin_outbox.index"),
                       ("Mailbox", "dev.mailbox")],
         }
         links = by_role.get(user.role, [])
