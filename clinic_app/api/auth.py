@@ -60,9 +60,9 @@ def _failed(response) -> bool:  # type: ignore[no-untyped-def]
     return response.status_code != 201
 
 
-@limiter.limit(_ip_limit)
 @endpoint("/auth/signup", "POST", summary="Create a client account", tag="auth",
           body=SignupIn, response=SignupOut, status=201, auth=False, errors=(422, 429))
+@limiter.limit(_ip_limit)
 def signup(body: SignupIn) -> SignupOut:
     """201 whether or not the email was already registered (no enumeration)."""
     accounts.signup(db.session, name=body.name, email=body.email, password=body.password,
@@ -72,10 +72,11 @@ def signup(body: SignupIn) -> SignupOut:
                              "way. Verify, then create a token.")
 
 
-@limiter.limit(_ip_limit, deduct_when=_failed)
-@limiter.limit(_account_limit, key_func=_token_account_key, deduct_when=_failed)
+# Limits go below @endpoint: Flask-Limiter checks them when the inner view is called.
 @endpoint("/auth/tokens", "POST", summary="Log in: create a bearer token", tag="auth",
           body=TokenIn, response=TokenOut, status=201, auth=False, errors=(401, 422, 429))
+@limiter.limit(_ip_limit, deduct_when=_failed)
+@limiter.limit(_account_limit, key_func=_token_account_key, deduct_when=_failed)
 def create_token(body: TokenIn) -> TokenOut:
     user = accounts.authenticate(db.session, body.email, body.password, now())
     raw, row = accounts.issue_api_token(db.session, user, now(),

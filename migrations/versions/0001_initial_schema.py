@@ -212,6 +212,8 @@ def upgrade():
     with op.batch_alter_table('bookings', schema=None) as batch_op:
         batch_op.create_index('ix_bookings_blocked_start', ['blocked_start'], unique=False)
         batch_op.create_index('ix_bookings_client_start', ['client_id', 'start_at'], unique=False)
+        batch_op.create_index('ix_bookings_room_blocked', ['room_id', 'blocked_start'], unique=False)
+        batch_op.create_index('ix_bookings_therapist_blocked', ['therapist_id', 'blocked_start'], unique=False)
 
     # Hand-written (autogenerate cannot see EXCLUDE): on PostgreSQL the database
     # itself refuses two active bookings whose held time overlaps, for the same
@@ -225,8 +227,6 @@ def upgrade():
                 f"({column} WITH =, tstzrange(blocked_start, blocked_end, '[)') WITH &&) "
                 "WHERE (status <> 'cancelled')"
             )
-        batch_op.create_index('ix_bookings_room_blocked', ['room_id', 'blocked_start'], unique=False)
-        batch_op.create_index('ix_bookings_therapist_blocked', ['therapist_id', 'blocked_start'], unique=False)
 
     op.create_table('hours_overrides',
     sa.Column('id', sa.Integer(), nullable=False),
