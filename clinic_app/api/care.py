@@ -1,1 +1,359 @@
-"""API v1: care endpoints (registered on the api blueprint through @endpoint)."""
+"""API v1: treatment continuity (registered on the api blueprint through @endpoint).
+
+Fixed contract (outside clients depend on it): complete a booking, check in, read a
+booking's follow-up window and the client's current recommendation. The rest (intake,
+session record, override) are extras in the same style. Health data: the client, their
+therapists and admins only; everyone else gets 404; staff reads are audited.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from datetime import datetime
+from typing import Any
+from typing import Literal
+
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import create_model
+
+from clinic_app.api import bp  # noqa: F401
+from clinic_app.api.core import current_api_user
+from clinic_app.api.core import endpoint
+from clinic_app.errors import NotFound
+from clinic_app.extensions import db
+from clinic_app.models.booking import Booking
+from clinic_app.models.care import CheckIn
+from clinic_app.models.care import Intake
+from clinic_app.models.care import Recommendation
+from clinic_app.models.care import SessionRecord
+from clinic_app.services import care
+from clinic_app.web.util import now
+
+GoalName = Literal["acute", "chronic", "maintenance"]
+ProgressName = Literal["better", "same", "worse"]
+
+
+class SessionRecordIn(BaseModel):
+    """What the therapist did: body regions, muscles, techniques, maximum in-session
+    discomfort 0-10, notes, the client's goal and progress."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    regions: list[str] = Field(default_factory=list, max_length=care.LIST_MAX_ITEMS)
+    muscles: list[str] = Field(default_factory=list, max_length=care.LIST_MAX_ITEMS)
+    techniques: list[str] = Field(default_factory=list, max_length=care.LIST_MAX_ITEMS)
+    intensity: int = Field(ge=0, le=10)
+    notes: str = Field(default="", max_length=care.NOTES_MAX)
+    goal: GoalName | None = None
+    injury_date: date | None = None
+    progress: ProgressName | None = None
+
+
+class SessionRecordPatch(BaseModel):
+    """Fields to change within the 24 h edit window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    regions: list[str] | None = Field(default=None, max_length=care.LIST_MAX_ITEMS)
+    muscles: list[str] | None = Field(default=None, max_length=care.LIST_MAX_ITEMS)
+    techniques: list[str] | None = Field(default=None, max_length=care.LIST_MAX_ITEMS)
+    intensity: int | None = Field(default=None, ge=0, le=10)
+    notes: str | None = Field(default=None, max_length=care.NOTES_MAX)
+    goal: GoalName | None = None
+    injury_date: date | None = None
+    progress: ProgressName | None = None
+
+
+class AmendmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=care.NOTES_MAX)
+
+
+class AmendmentOut(BaseModel):
+    created_at: datetime
+    author_id: int
+    text: str
+
+
+class SessionRecordOut(BaseModel):
+    id: int
+    booking_id: int
+    course_id: int
+    session_number: int
+    regions: list[str]
+    muscles: list[str]
+    techniques: list[str]
+    intensity: int
+    notes: str
+    goal: str
+    injury_date: date | None
+    progress: str | None
+    author_id: int
+    created_at: datetime
+    updated_at: datetime
+    editable_until: datetime
+    amendments: list[AmendmentOut]
+
+
+class ReasonOut(BaseModel):
+    rule: str
+    code: str
+    text: str
+
+
+class FollowUpOut(BaseModel):
+    """The window for the next session: dates YYYY-MM-DD in the clinic's zone, null when
+    there are none (after a referral, or before the session is recorded)."""
+
+    earliest: str | None
+    ideal: str | None
+    latest: str | None
+    action: str | None
+    intensity_advice: str | None
+    reasons: list[ReasonOut]
+    booking_id: int | None = None
+    source: str | None = None
+
+
+class CompleteOut(BaseModel):
+    booking_id: int
+    status: str
+    session_record: SessionRecordOut
+    follow_up: FollowUpOut
+
+
+class CheckInBody(BaseModel):
+    """The client's answers; ``kind`` 72h is the "still sore?" follow-up."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    soreness: int | None = Field(default=None, ge=0, le=10)
+    red_flags: list[str] = Field(default_factory=list, max_length=len(care.followup.RED_FLAGS))
+    progress: ProgressName | None = None
+    kind: Literal["24h", "72h"] = "24h"
+    still_sore: bool | None = None
+
+
+class CheckInOut(BaseModel):
+    id: int
+    booking_id: int
+    kind: str
+    soreness: int | None
+    red_flags: list[str]
+    progress: str | None
+    still_sore: bool | None
+    submitted_at: datetime
+    seek_care: str | None = Field(
+        description="Shown to the client when a red flag was reported: contact a doctor.")
+    follow_up: FollowUpOut
+
+
+class OverrideIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    earliest: date
+    ideal: date
+    latest: date
+    reason: str = Field(min_length=1, max_length=care.REASON_MAX)
+
+
+def _intake_fields() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for q in care.INTAKE_QUESTIONS:
+        code = str(q["code"])
+        if q["kind"] == "yesno":
+            out[code] = (bool, Field(default=False, description=str(q["label"])))
+        else:
+            out[code] = (str, Field(default="", max_length=care.INTAKE_TEXT_MAX,
+                                    description=str(q["label"])))
+    return out
+
+
+IntakeIn = create_model(  # type: ignore[call-overload]
+    "IntakeIn", __config__=ConfigDict(extra="forbid"), **_intake_fields()
+)
+
+
+class IntakeOut(BaseModel):
+    answers: dict[str, bool | str]
+    flags: list[str]
+    needs_confirmation: bool
+    confirmed_at: datetime | None
+    updated_at: datetime | None
+
+
+def _record_out(row: SessionRecord) -> SessionRecordOut:
+    return SessionRecordOut(
+        id=row.id, booking_id=row.booking_id, course_id=row.course_id,
+        session_number=row.session_number, regions=list(row.regions or []),
+        muscles=list(row.muscles or []), techniques=list(row.techniques or []),
+        intensity=row.intensity, notes=row.notes, goal=row.goal, injury_date=row.injury_date,
+        progress=row.progress, author_id=row.author_id, created_at=row.created_at,
+        updated_at=row.updated_at, editable_until=row.created_at + care.EDIT_WINDOW,
+        amendments=[AmendmentOut(created_at=a.created_at, author_id=a.author_id, text=a.text)
+                    for a in row.amendments],
+    )
+
+
+def _follow_up_out(row: Recommendation | None) -> FollowUpOut:
+    data = care.recommendation_dict(row)
+    return FollowUpOut(**data, booking_id=row.booking_id if row else None,
+                       source=row.source if row else None)
+
+
+def _checkin_out(row: CheckIn, rec: Recommendation | None) -> CheckInOut:
+    return CheckInOut(
+        id=row.id, booking_id=row.booking_id, kind=row.kind, soreness=row.soreness,
+        red_flags=list(row.red_flags or []), progress=row.progress, still_sore=row.still_sore,
+        submitted_at=row.submitted_at, seek_care=care.SEEK_CARE_TEXT if row.red_flags else None,
+        follow_up=_follow_up_out(rec),
+    )
+
+
+def _intake_out(row: Intake | None) -> IntakeOut:
+    if row is None:
+        return IntakeOut(answers={}, flags=[], needs_confirmation=False, confirmed_at=None,
+                         updated_at=None)
+    return IntakeOut(answers=dict(row.answers or {}), flags=list(row.flags or []),
+                     needs_confirmation=care.FLAG_CONFIRM_FIRST in (row.flags or [])
+                     and row.confirmed_at is None,
+                     confirmed_at=row.confirmed_at, updated_at=row.updated_at)
+
+
+def _visible_booking(booking_id: int) -> Booking:
+    return care.booking_for_viewer(db.session, booking_id, current_api_user())
+
+
+def _own_client_booking(booking_id: int) -> Booking:
+    """The caller's own booking (clients only): anything else is 404."""
+    user = current_api_user()
+    booking = db.session.get(Booking, booking_id)
+    if booking is None or booking.client_id != user.id:
+        raise NotFound("Not found.")
+    return booking
+
+
+@endpoint("/bookings/<int:booking_id>/complete", "POST", tag="care",
+          summary="Complete a booking with the session record (the booking's therapist)",
+          body=SessionRecordIn, response=CompleteOut, status=201, roles=("therapist", "admin"),
+          errors=(401, 404, 409, 422))
+def care_complete_booking(booking_id: int, body: SessionRecordIn) -> CompleteOut:
+    booking = _visible_booking(booking_id)
+    at = now()
+    row = care.complete_session(db.session, booking, actor=current_api_user(), now=at,
+                                record=body.model_dump(exclude_none=True))
+    rec = care.current_recommendation(db.session, booking.client_id)
+    out = CompleteOut(booking_id=booking.id, status=booking.status,
+                      session_record=_record_out(row), follow_up=_follow_up_out(rec))
+    db.session.commit()
+    return out
+
+
+@endpoint("/bookings/<int:booking_id>/session-record", "GET", tag="care",
+          summary="A booking's session record (the client, their therapists, admins)",
+          response=SessionRecordOut, errors=(401, 404))
+def care_get_session_record(booking_id: int) -> SessionRecordOut:
+    booking = _visible_booking(booking_id)
+    row = care.get_session_record(db.session, booking, current_api_user(), now())
+    if row is None:
+        raise NotFound("This session has no record yet.")
+    out = _record_out(row)
+    db.session.commit()  # the audit entry
+    return out
+
+
+@endpoint("/bookings/<int:booking_id>/session-record", "PATCH", tag="care",
+          summary="Edit a session record (its author, within 24 hours)",
+          body=SessionRecordPatch, response=SessionRecordOut, roles=("therapist", "admin"),
+          errors=(401, 404, 409, 422))
+def care_edit_session_record(booking_id: int, body: SessionRecordPatch) -> SessionRecordOut:
+    booking = _visible_booking(booking_id)
+    row = care.session_record_for(db.session, booking.id)
+    if row is None:
+        raise NotFound("This session has no record yet.")
+    changes = body.model_dump(exclude_unset=True)
+    care.edit_session_record(db.session, row, actor=current_api_user(), now=now(),
+                             changes=changes)
+    out = _record_out(row)
+    db.session.commit()
+    return out
+
+
+@endpoint("/bookings/<int:booking_id>/session-record/amendments", "POST", tag="care",
+          summary="Append an amendment to a session record", body=AmendmentIn,
+          response=SessionRecordOut, status=201, roles=("therapist", "admin"),
+          errors=(401, 404, 422))
+def care_amend_session_record(booking_id: int, body: AmendmentIn) -> SessionRecordOut:
+    booking = _visible_booking(booking_id)
+    row = care.session_record_for(db.session, booking.id)
+    if row is None:
+        raise NotFound("This session has no record yet.")
+    care.amend_session_record(db.session, row, actor=current_api_user(), now=now(),
+                              text=body.text)
+    out = _record_out(row)
+    db.session.commit()
+    return out
+
+
+@endpoint("/bookings/<int:booking_id>/check-in", "POST", tag="care",
+          summary="The client's soreness check-in after a session", body=CheckInBody,
+          response=CheckInOut, status=201, roles=("client",), errors=(401, 404, 409, 422))
+def care_check_in(booking_id: int, body: CheckInBody) -> CheckInOut:
+    booking = _own_client_booking(booking_id)
+    row = care.submit_checkin(db.session, booking, kind=body.kind, soreness=body.soreness,
+                              red_flags=body.red_flags, progress=body.progress,
+                              still_sore=body.still_sore, now=now())
+    out = _checkin_out(row, care.current_recommendation(db.session, booking.client_id))
+    db.session.commit()
+    return out
+
+
+@endpoint("/bookings/<int:booking_id>/follow-up", "GET", tag="care",
+          summary="The follow-up window recommended after a booking", response=FollowUpOut,
+          errors=(401, 404))
+def care_booking_follow_up(booking_id: int) -> FollowUpOut:
+    booking = _visible_booking(booking_id)
+    row = care.followup_for_booking(db.session, booking, current_api_user(), now())
+    out = _follow_up_out(row)
+    db.session.commit()  # the audit entry
+    return out
+
+
+@endpoint("/bookings/<int:booking_id>/follow-up/override", "POST", tag="care",
+          summary="Set the therapist's own follow-up window, with a reason", body=OverrideIn,
+          response=FollowUpOut, status=201, roles=("therapist", "admin"),
+          errors=(401, 404, 409, 422))
+def care_override_follow_up(booking_id: int, body: OverrideIn) -> FollowUpOut:
+    booking = _visible_booking(booking_id)
+    row = care.override_recommendation(db.session, booking, actor=current_api_user(),
+                                       earliest=body.earliest, ideal=body.ideal,
+                                       latest=body.latest, reason=body.reason, now=now())
+    out = _follow_up_out(row)
+    db.session.commit()
+    return out
+
+
+@endpoint("/clients/me/recommendation", "GET", tag="care",
+          summary="Your current recommendation for the next session", response=FollowUpOut,
+          roles=("client",), errors=(401, 404))
+def care_my_recommendation() -> FollowUpOut:
+    return _follow_up_out(care.current_recommendation(db.session, current_api_user()))
+
+
+@endpoint("/clients/me/intake", "GET", tag="care", summary="Your health intake answers",
+          response=IntakeOut, roles=("client",), errors=(401, 404))
+def care_my_intake() -> IntakeOut:
+    user = current_api_user()
+    return _intake_out(care.get_intake(db.session, user, user, now()))
+
+
+@endpoint("/clients/me/intake", "PUT", tag="care", summary="Save your health intake answers",
+          body=IntakeIn, response=IntakeOut, roles=("client",), errors=(401, 404, 422))
+def care_save_my_intake(body: BaseModel) -> IntakeOut:
+    row = care.save_intake(db.session, current_api_user(), body.model_dump(), now())
+    out = _intake_out(row)
+    db.session.commit()
+    return out

@@ -1,1 +1,144 @@
-"""API v1: catalog endpoints (registered on the api blueprint through @endpoint)."""
+"""API v1: what can be booked (services, therapists) and when (availability).
+
+These three are public: anyone may browse before signing up, and nothing here is private.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from clinic_app.api.bookings import Id
+from clinic_app.api.core import endpoint
+from clinic_app.extensions import db
+from clinic_app.models.accounts import User
+from clinic_app.models.schedule import Service
+from clinic_app.models.schedule import Therapist
+from clinic_app.models.schedule import service_therapists
+from clinic_app.services.availability import MAX_RANGE_DAYS
+from clinic_app.services.availability import search_slots
+from clinic_app.web.util import now
+
+
+class ServiceOut(BaseModel):
+    id: int
+    name: str
+    description: str
+    duration_minutes: int
+    buffer_before_minutes: int
+    buffer_after_minutes: int
+    price: str = Field(description="Decimal string in the clinic's currency, e.g. '65.00'")
+    price_cents: int
+    is_first_visit: bool
+    therapist_ids: list[int]
+
+
+class ServicesOut(BaseModel):
+    services: list[ServiceOut]
+
+
+class TherapistOut(BaseModel):
+    id: int
+    name: str
+    bio: str
+    service_ids: list[int]
+
+
+class TherapistsOut(BaseModel):
+    therapists: list[TherapistOut]
+
+
+class TherapistsQuery(BaseModel):
+    service_id: Id | None = None
+
+
+class AvailabilityQuery(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    service_id: Id
+    date_from: date = Field(alias="from", description="First local date (inclusive)")
+    date_to: date = Field(alias="to", description=f"Last local date (inclusive), at most "
+                                                 f"{MAX_RANGE_DAYS} days in all")
+    therapist_id: Id | None = None
+
+
+class SlotOut(BaseModel):
+    start: str = Field(description="ISO 8601 in the clinic's zone, with its UTC offset",
+                       json_schema_extra={"format": "date-time"})
+    end: str = Field(json_schema_extra={"format": "date-time"})
+    therapist_id: int
+
+
+class AvailabilityOut(BaseModel):
+    timezone: str
+    service_id: int
+    slots: list[SlotOut]
+
+
+@endpoint("/services", "GET", summary="Bookable services", tag="catalog",
+          response=ServicesOut, auth=False)
+def catalog_services() -> ServicesOut:
+    """Active services, shortest first, with the active therapists who offer them."""
+    services = db.session.scalars(
+        select(Service)
+        .where(Service.active.is_(True))
+        .options(selectinload(Service.therapists))
+        .order_by(Service.is_first_visit.desc(), Service.duration_minutes, Service.id)
+    ).all()
+    return ServicesOut(services=[
+        ServiceOut(
+            id=s.id, name=s.name, description=s.description,
+            duration_minutes=s.duration_minutes,
+            buffer_before_minutes=s.buffer_before_minutes,
+            buffer_after_minutes=s.buffer_after_minutes,
+            price=s.price, price_cents=s.price_cents, is_first_visit=s.is_first_visit,
+            therapist_ids=sorted(t.id for t in s.therapists if t.active),
+        )
+        for s in services
+    ])
+
+
+@endpoint("/therapists", "GET", summary="Therapists (optionally those offering a service)",
+          tag="catalog", query=TherapistsQuery, response=TherapistsOut, auth=False)
+def catalog_therapists(query: TherapistsQuery) -> TherapistsOut:
+    """Active therapists with the active services they offer, by name."""
+    stmt = (
+        select(Therapist)
+        .join(User, User.id == Therapist.user_id)
+        .where(Therapist.active.is_(True), User.is_active.is_(True))
+        .options(selectinload(Therapist.services), selectinload(Therapist.user))
+        .order_by(User.name, Therapist.id)
+    )
+    if query.service_id is not None:
+        stmt = stmt.where(Therapist.id.in_(
+            select(service_therapists.c.therapist_id)
+            .where(service_therapists.c.service_id == query.service_id)))
+    therapists = db.session.scalars(stmt).all()
+    return TherapistsOut(therapists=[
+        TherapistOut(id=t.id, name=t.name, bio=t.bio,
+                     service_ids=sorted(s.id for s in t.services if s.active))
+        for t in therapists
+    ])
+
+
+@endpoint("/availability", "GET", summary="Free slots of a service between two local dates",
+          tag="catalog", query=AvailabilityQuery, response=AvailabilityOut, auth=False,
+          errors=(404,))
+def catalog_availability(query: AvailabilityQuery) -> dict:
+    """Slots in the clinic's zone (each time carries its UTC offset, right on DST days)."""
+    tz, slots = search_slots(
+        db.session, service_id=query.service_id, date_from=query.date_from,
+        date_to=query.date_to, therapist_id=query.therapist_id, now=now())
+    # Plain dicts: a long range has thousands of slots and this is the hot path.
+    return {
+        "timezone": tz.key,
+        "service_id": query.service_id,
+        "slots": [{"start": s.start.astimezone(tz).isoformat(),
+                   "end": s.end.astimezone(tz).isoformat(),
+                   "therapist_id": s.therapist_id} for s in slots],
+    }

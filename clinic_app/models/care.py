@@ -18,6 +18,7 @@ from sqlalchemy import ForeignKey
 from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import Text
+from sqlalchemy import UniqueConstraint
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
@@ -105,6 +106,8 @@ class CheckIn(Base):
     __tablename__ = "check_ins"
     __table_args__ = (
         CheckConstraint("soreness IS NULL OR (soreness >= 0 AND soreness <= 10)", name="soreness"),
+        # One answer per booking and kind, even for two submissions racing each other.
+        UniqueConstraint("booking_id", "kind", name="uq_check_ins_booking_kind"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

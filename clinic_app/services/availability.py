@@ -1,0 +1,342 @@
+"""Slot search against the database: load once, then the pure search does the rest.
+
+A request costs a fixed number of SQL statements whatever the date range or the number of
+bookings (a test counts them):
+
+1. the settings row;
+2. the service with the ids of its active therapists and active rooms (one joined query);
+3. weekly hours and overrides of the therapists concerned plus the closures overlapping the
+   range (one ``UNION ALL``, each branch bounded by its own index);
+4. the active bookings whose blocked interval overlaps the range, with an index-bounded
+   filter on ``blocked_start`` (see engineering.md "Speed targets").
+
+Rows are read as plain tuples, not ORM entities: loading hundreds of objects would cost more
+than the search itself. The pure functions live in :mod:`clinic_app.scheduling.availability`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import date
+from datetime import datetime
+from datetime import time
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Date
+from sqlalchemy import Integer
+from sqlalchemy import String
+from sqlalchemy import Time
+from sqlalchemy import and_
+from sqlalchemy import cast
+from sqlalchemy import literal_column
+from sqlalchemy import null
+from sqlalchemy import or_
+from sqlalchemy import select
+from sqlalchemy import union_all
+from sqlalchemy.orm import Session
+
+from clinic_app.errors import NotFound
+from clinic_app.errors import ValidationFailed
+from clinic_app.models.booking import MAX_BLOCKED_MINUTES
+from clinic_app.models.booking import Booking
+from clinic_app.models.booking import BookingStatus
+from clinic_app.models.schedule import ClinicSettings
+from clinic_app.models.schedule import Closure
+from clinic_app.models.schedule import HoursOverride
+from clinic_app.models.schedule import Room
+from clinic_app.models.schedule import Service
+from clinic_app.models.schedule import Therapist
+from clinic_app.models.schedule import WeeklyHours
+from clinic_app.models.schedule import service_rooms
+from clinic_app.models.schedule import service_therapists
+from clinic_app.scheduling import availability as pure
+from clinic_app.scheduling.intervals import Interval
+from clinic_app.services.settings import get_settings
+
+MAX_RANGE_DAYS = 62
+MAX_BLOCKED = timedelta(minutes=MAX_BLOCKED_MINUTES)
+
+__all__ = [
+    "MAX_RANGE_DAYS",
+    "SearchData",
+    "ServiceInfo",
+    "load_search_data",
+    "load_service",
+    "rules_from",
+    "search_slots",
+]
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    """A service as the scheduler sees it (plain values, no ORM object)."""
+
+    id: int
+    name: str
+    active: bool
+    duration_minutes: int
+    buffer_before_minutes: int
+    buffer_after_minutes: int
+    price_cents: int
+    therapist_ids: tuple[int, ...]  # active therapists offering it, ascending
+    room_ids: tuple[int, ...]  # active suitable rooms, ascending
+
+    @property
+    def spec(self) -> pure.ServiceSpec:
+        """The pure module's view of this service."""
+        return pure.ServiceSpec(
+            duration=timedelta(minutes=self.duration_minutes),
+            buffer_before=timedelta(minutes=self.buffer_before_minutes),
+            buffer_after=timedelta(minutes=self.buffer_after_minutes),
+            room_ids=self.room_ids,
+        )
+
+
+@dataclass(frozen=True)
+class SearchData:
+    """Everything :func:`find_slots` / :func:`check_start` need, loaded for one range."""
+
+    rules: pure.Rules
+    service: ServiceInfo
+    therapists: tuple[pure.TherapistSchedule, ...]
+    closures: tuple[tuple[date, date], ...]
+    therapist_busy: dict[int, list[Interval]]
+    room_busy: dict[int, list[Interval]]
+
+
+def rules_from(settings: ClinicSettings) -> pure.Rules:
+    """The pure booking rules from the clinic's settings row."""
+    return pure.Rules(
+        tz=ZoneInfo(settings.timezone),
+        min_notice=timedelta(minutes=settings.min_notice_minutes),
+        horizon=timedelta(days=settings.horizon_days),
+        step=timedelta(minutes=settings.slot_step_minutes),
+    )
+
+
+def load_service(session: Session, service_id: int) -> ServiceInfo:
+    """The service with its active therapists and rooms, in one query; NotFound if missing."""
+    stmt = (
+        select(
+            Service.id,
+            Service.name,
+            Service.active,
+            Service.duration_minutes,
+            Service.buffer_before_minutes,
+            Service.buffer_after_minutes,
+            Service.price_cents,
+            Therapist.id,
+            Room.id,
+        )
+        .select_from(Service)
+        .outerjoin(service_therapists, service_therapists.c.service_id == Service.id)
+        .outerjoin(
+            Therapist,
+            and_(Therapist.id == service_therapists.c.therapist_id, Therapist.active.is_(True)),
+        )
+        .outerjoin(service_rooms, service_rooms.c.service_id == Service.id)
+        .outerjoin(Room, and_(Room.id == service_rooms.c.room_id, Room.active.is_(True)))
+        .where(Service.id == service_id)
+    )
+    rows = session.execute(stmt).all()
+    if not rows:
+        raise NotFound("There is no such service.", fields={"service_id": "No such service."})
+    first = rows[0]
+    return ServiceInfo(
+        id=first[0],
+        name=first[1],
+        active=bool(first[2]),
+        duration_minutes=first[3],
+        buffer_before_minutes=first[4],
+        buffer_after_minutes=first[5],
+        price_cents=first[6],
+        therapist_ids=tuple(sorted({r[7] for r in rows if r[7] is not None})),
+        room_ids=tuple(sorted({r[8] for r in rows if r[8] is not None})),
+    )
+
+
+def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+
+
+def load_search_data(
+    session: Session,
+    *,
+    settings: ClinicSettings,
+    service: ServiceInfo,
+    therapist_ids: Iterable[int],
+    date_from: date,
+    date_to: date,
+    exclude_booking_id: int | None = None,
+) -> SearchData:
+    """Load schedules, closures and busy time for local dates ``date_from..date_to``.
+
+    Two statements: one ``UNION ALL`` over weekly hours, overrides and closures, and one
+    index-bounded range query over bookings. ``exclude_booking_id`` leaves a booking out of
+    the busy time (a booking being moved must not collide with itself).
+    """
+    rules = rules_from(settings)
+    tids = sorted(set(therapist_ids))
+    weekly = select(
+        literal_column("'w'").label("src"),
+        WeeklyHours.therapist_id.label("tid"),
+        WeeklyHours.weekday.label("weekday"),
+        WeeklyHours.effective_from.label("d1"),
+        cast(null(), Date).label("d2"),
+        cast(null(), String).label("kind"),
+        WeeklyHours.start_time.label("t1"),
+        WeeklyHours.end_time.label("t2"),
+    ).where(WeeklyHours.therapist_id.in_(tids), WeeklyHours.effective_from <= date_to)
+    overrides = select(
+        literal_column("'o'"),
+        HoursOverride.therapist_id,
+        cast(null(), Integer),
+        HoursOverride.start_date,
+        HoursOverride.end_date,
+        HoursOverride.kind,
+        HoursOverride.start_time,
+        HoursOverride.end_time,
+    ).where(
+        HoursOverride.therapist_id.in_(tids),
+        HoursOverride.start_date <= date_to,
+        HoursOverride.end_date >= date_from,
+    )
+    closures_q = select(
+        literal_column("'c'"),
+        cast(null(), Integer),
+        cast(null(), Integer),
+        Closure.start_date,
+        Closure.end_date,
+        cast(null(), String),
+        cast(null(), Time),
+        cast(null(), Time),
+    ).where(Closure.start_date <= date_to, Closure.end_date >= date_from)
+
+    weekly_rows: dict[int, list[pure.WeeklyRange]] = {t: [] for t in tids}
+    override_rows: dict[int, list[pure.HoursOverride]] = {t: [] for t in tids}
+    closures: list[tuple[date, date]] = []
+    for src, tid, weekday, d1, d2, kind, t1, t2 in session.execute(
+        union_all(weekly, overrides, closures_q)
+    ):
+        if src == "w":
+            weekly_rows[tid].append(pure.WeeklyRange(weekday, t1, t2, d1))
+        elif src == "o":
+            override_rows[tid].append(pure.HoursOverride(d1, d2, kind, t1, t2))
+        else:
+            closures.append((d1, d2))
+    schedules = tuple(
+        pure.TherapistSchedule(t, tuple(weekly_rows[t]), tuple(override_rows[t])) for t in tids
+    )
+
+    # Busy time that can touch a slot of these dates: a slot's blocked interval reaches
+    # buffer_before before the first local midnight and duration + buffer_after past the last.
+    lo = _local_midnight(date_from, rules.tz) - timedelta(minutes=service.buffer_before_minutes)
+    hi = _local_midnight(date_to + timedelta(days=1), rules.tz) + timedelta(
+        minutes=service.duration_minutes + service.buffer_after_minutes
+    )
+    rids = list(service.room_ids)
+    busy_q = select(
+        Booking.therapist_id, Booking.room_id, Booking.blocked_start, Booking.blocked_end
+    ).where(
+        Booking.status != BookingStatus.CANCELLED.value,
+        # Bounds the blocked_start index on both sides; blocked_end > lo is the true filter.
+        Booking.blocked_start > lo - MAX_BLOCKED,
+        Booking.blocked_start < hi,
+        Booking.blocked_end > lo,
+        or_(Booking.therapist_id.in_(tids), Booking.room_id.in_(rids)),
+    )
+    if exclude_booking_id is not None:
+        busy_q = busy_q.where(Booking.id != exclude_booking_id)
+    therapist_busy: dict[int, list[Interval]] = {}
+    room_busy: dict[int, list[Interval]] = {}
+    tset = set(tids)
+    rset = set(rids)
+    for tid, rid, b_start, b_end in session.execute(busy_q):
+        interval = Interval(b_start, b_end)
+        if tid in tset:
+            therapist_busy.setdefault(tid, []).append(interval)
+        if rid in rset:
+            room_busy.setdefault(rid, []).append(interval)
+    return SearchData(
+        rules=rules,
+        service=service,
+        therapists=schedules,
+        closures=tuple(closures),
+        therapist_busy=therapist_busy,
+        room_busy=room_busy,
+    )
+
+
+def bookable_service(session: Session, service_id: int, therapist_id: int | None) -> ServiceInfo:
+    """The service, checked active and (when given) offered by ``therapist_id``."""
+    service = load_service(session, service_id)
+    if not service.active:
+        raise ValidationFailed(
+            "This service is not offered any more.",
+            code="inactive_service",
+            fields={"service_id": "This service is not offered any more."},
+        )
+    if therapist_id is not None and therapist_id not in service.therapist_ids:
+        raise ValidationFailed(
+            "That therapist does not offer this service.",
+            code="not_offered",
+            fields={"therapist_id": "That therapist does not offer this service."},
+        )
+    return service
+
+
+def search_slots(
+    session: Session,
+    *,
+    service_id: int,
+    date_from: date,
+    date_to: date,
+    therapist_id: int | None = None,
+    now: datetime,
+    exclude_booking_id: int | None = None,
+) -> tuple[ZoneInfo, list[pure.Slot]]:
+    """Bookable slots of a service on local dates ``date_from..date_to`` (inclusive).
+
+    Returns the clinic's zone and the slots (UTC, sorted by start then therapist). Raises
+    ValidationFailed (``invalid_range``, ``range_too_long``, ``inactive_service``,
+    ``not_offered``) or NotFound (unknown service).
+    """
+    if date_from > date_to:
+        raise ValidationFailed(
+            "'from' must not be after 'to'.",
+            code="invalid_range",
+            fields={"to": "Must not be before 'from'."},
+        )
+    if (date_to - date_from).days + 1 > MAX_RANGE_DAYS:
+        raise ValidationFailed(
+            f"Search at most {MAX_RANGE_DAYS} days at a time.",
+            code="range_too_long",
+            fields={"to": f"At most {MAX_RANGE_DAYS} days after 'from'."},
+        )
+    settings = get_settings(session)
+    service = bookable_service(session, service_id, therapist_id)
+    tids = (therapist_id,) if therapist_id is not None else service.therapist_ids
+    data = load_search_data(
+        session,
+        settings=settings,
+        service=service,
+        therapist_ids=tids,
+        date_from=date_from,
+        date_to=date_to,
+        exclude_booking_id=exclude_booking_id,
+    )
+    slots = pure.find_slots(
+        service=service.spec,
+        rules=data.rules,
+        now=now,
+        date_from=date_from,
+        date_to=date_to,
+        therapists=data.therapists,
+        closures=data.closures,
+        therapist_busy=data.therapist_busy,
+        room_busy=data.room_busy,
+    )
+    return data.rules.tz, slots

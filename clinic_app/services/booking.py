@@ -1,0 +1,394 @@
+"""Booking use cases: book, cancel, reschedule, no-show, and who may see a booking.
+
+Every change re-checks the requested time server-side with
+:func:`clinic_app.scheduling.availability.check_start` against busy time read *inside* the
+caller's transaction, then flushes. Two guards make double booking impossible:
+
+* SQLite: every transaction begins ``IMMEDIATE`` (clinic_app/db.py), so writers are serial and
+  the re-check sees every committed booking;
+* PostgreSQL: the exclusion constraints on ``bookings`` refuse overlapping held time at flush.
+  The flush runs inside a SAVEPOINT; on 23P01 we re-read busy time (READ COMMITTED sees the
+  winner's row) and try the next room/therapist, or answer 409 ``slot_taken``.
+
+Services never commit: the caller (view, API handler, worker) does.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from datetime import datetime
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from clinic_app.errors import DomainError
+from clinic_app.errors import NotFound
+from clinic_app.errors import SlotTaken
+from clinic_app.errors import ValidationFailed
+from clinic_app.models.accounts import Role
+from clinic_app.models.accounts import User
+from clinic_app.models.booking import Booking
+from clinic_app.models.booking import BookingStatus
+from clinic_app.models.schedule import Therapist
+from clinic_app.scheduling import availability as pure
+from clinic_app.services import notifications
+from clinic_app.services.availability import ServiceInfo
+from clinic_app.services.availability import bookable_service
+from clinic_app.services.availability import load_search_data
+from clinic_app.services.availability import load_service
+from clinic_app.services.settings import get_settings
+
+__all__ = [
+    "CANCELLABLE",
+    "MAX_ID",
+    "book",
+    "cancel",
+    "get_booking_for",
+    "initial_status_for",
+    "is_late",
+    "mark_no_show",
+    "reschedule",
+    "therapist_for_user",
+]
+
+#: Statuses that can still be cancelled, moved or marked as a no-show.
+CANCELLABLE = (BookingStatus.PENDING.value, BookingStatus.BOOKED.value)
+#: Statuses that count towards a client's cap of upcoming bookings.
+UPCOMING = CANCELLABLE
+MAX_ID = 2**31 - 1
+_ATTEMPTS = 3  # flush retries on PostgreSQL after losing a race for a room
+
+_MESSAGES = {
+    "in_past": "That time is in the past.",
+    "too_soon": "That time is too soon: bookings need more notice.",
+    "beyond_horizon": "That time is too far ahead to book yet.",
+    "closed": "The clinic is closed on that day.",
+    "outside_hours": "That time is outside the therapist's working hours.",
+    "not_on_step": "Sessions start on the clinic's time grid; pick one of the offered times.",
+}
+
+
+def initial_status_for(session: Session, client: User) -> str:
+    """The status a new booking of ``client`` starts in.
+
+    The one place the intake's "confirm first" rule plugs in (a booking then starts as
+    ``pending`` until a therapist confirms); the rule lives in ``services.care``.
+    """
+    from clinic_app.services.care import initial_status_for as care_status
+
+    return care_status(session, client)
+
+
+def therapist_for_user(session: Session, user: User) -> Therapist | None:
+    """The therapist profile of a therapist user (None for anyone else)."""
+    if user.role != Role.THERAPIST.value:
+        return None
+    return session.scalar(select(Therapist).where(Therapist.user_id == user.id))
+
+
+def get_booking_for(session: Session, booking_id: int, user: User) -> Booking:
+    """The booking if ``user`` may see it, else NotFound (also for "not yours").
+
+    Clients see their own, therapists the bookings they give, admins all.
+    """
+    # Out-of-range ids (a URL can carry any number) would overflow the driver.
+    booking = session.get(Booking, booking_id) if 0 < booking_id <= MAX_ID else None
+    if booking is None or not _may_see(session, booking, user):
+        raise NotFound("There is no such booking.")
+    return booking
+
+
+def _may_see(session: Session, booking: Booking, user: User) -> bool:
+    if user.role == Role.ADMIN.value:
+        return True
+    if user.role == Role.THERAPIST.value:
+        therapist = therapist_for_user(session, user)
+        return therapist is not None and booking.therapist_id == therapist.id
+    return booking.client_id == user.id
+
+
+def _is_staff(user: User) -> bool:
+    return user.role in (Role.ADMIN.value, Role.THERAPIST.value)
+
+
+def _require_aware(value: datetime, field: str) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationFailed(
+            "Give the time with its UTC offset.",
+            code="naive_datetime",
+            fields={field: "Include the UTC offset, e.g. 2026-12-01T10:00:00+00:00."},
+        )
+
+
+def _slot_error(exc: pure.SlotError, field: str = "start") -> DomainError:
+    if exc.code in ("therapist_busy", "no_room"):
+        return SlotTaken("That time has just been taken. Please pick another.",
+                         fields={field: "No longer available."})
+    message = _MESSAGES.get(exc.code, str(exc))
+    return ValidationFailed(message, code=exc.code, fields={field: message})
+
+
+def _lock_row(session: Session, model: type, row_id: int) -> None:
+    """Serialise concurrent changes to one row (PostgreSQL; SQLite is already serial)."""
+    session.execute(
+        select(model.id).where(model.id == row_id).with_for_update()  # type: ignore[attr-defined]
+    )
+
+
+def _find_slot(
+    session: Session,
+    *,
+    service: ServiceInfo,
+    therapist_ids: tuple[int, ...],
+    start: datetime,
+    now: datetime,
+    exclude_booking_id: int | None = None,
+) -> pure.Slot:
+    """Re-check ``start`` with fresh data for each candidate therapist; the first that fits."""
+    settings = get_settings(session)
+    day: date = start.astimezone(ZoneInfo(settings.timezone)).date()
+    data = load_search_data(
+        session,
+        settings=settings,
+        service=service,
+        therapist_ids=therapist_ids,
+        date_from=day,
+        date_to=day,
+        exclude_booking_id=exclude_booking_id,
+    )
+    if not therapist_ids:
+        raise ValidationFailed("Nobody offers this service at the moment.",
+                               code="not_offered", fields={"service_id": "Not bookable now."})
+    best: pure.SlotError | None = None
+    order = pure.ERROR_CODES
+    for tid in therapist_ids:
+        try:
+            return pure.check_start(
+                start=start,
+                therapist_id=tid,
+                service=service.spec,
+                rules=data.rules,
+                now=now,
+                therapists=data.therapists,
+                closures=data.closures,
+                therapist_busy=data.therapist_busy,
+                room_busy=data.room_busy,
+            )
+        except pure.SlotError as exc:
+            # Report the therapist that came closest (busy beats outside hours).
+            if best is None or order.index(exc.code) > order.index(best.code):
+                best = exc
+    assert best is not None
+    raise _slot_error(best)
+
+
+def _is_exclusion_violation(exc: DBAPIError) -> bool:
+    # 40P01: two exclusion checks waited on each other's uncommitted rows; PostgreSQL aborts one.
+    return getattr(exc.orig, "sqlstate", None) in ("23P01", "40P01")
+
+
+def _place(session: Session, booking: Booking, slot: pure.Slot, service: ServiceInfo,
+           now: datetime) -> bool:
+    """Put ``booking`` on ``slot`` and flush it in a SAVEPOINT.
+
+    Returns False when PostgreSQL's exclusion constraint refused it (a concurrent booking
+    won): the SAVEPOINT is rolled back, so the transaction stays usable and the booking
+    keeps its previous state (a new one is expunged, a moved one expired).
+    """
+    try:
+        # begin_nested() flushes pending work first, so the change is made inside it.
+        with session.begin_nested():
+            booking.therapist_id = slot.therapist_id
+            booking.room_id = slot.room_id
+            booking.start_at = slot.start
+            booking.end_at = slot.end
+            booking.blocked_start = slot.start - timedelta(minutes=service.buffer_before_minutes)
+            booking.blocked_end = slot.end + timedelta(minutes=service.buffer_after_minutes)
+            booking.updated_at = now
+            session.add(booking)
+            session.flush()
+    except DBAPIError as exc:
+        if _is_exclusion_violation(exc):
+            return False
+        raise
+    return True
+
+
+def book(
+    session: Session,
+    *,
+    client: User,
+    service_id: int,
+    start: datetime,
+    now: datetime,
+    therapist_id: int | None = None,
+    actor: User | None = None,
+    early_confirmed: bool = False,
+    note: str = "",
+) -> Booking:
+    """Book ``service_id`` at ``start`` for ``client`` (by ``actor``, default the client).
+
+    Without ``therapist_id`` the first therapist (lowest id) free at that time is taken; the
+    lowest free suitable room is assigned. Raises NotFound, ValidationFailed (codes in_past,
+    too_soon, beyond_horizon, closed, outside_hours, not_on_step, over_cap, not_offered,
+    inactive_service, naive_datetime, not_a_client) or SlotTaken (409).
+    """
+    actor = actor or client
+    if actor.id != client.id and not _is_staff(actor):
+        raise NotFound("There is no such client.", fields={"client_id": "No such client."})
+    if client.role != Role.CLIENT.value or not client.is_active:
+        raise ValidationFailed("Bookings are made for client accounts.", code="not_a_client",
+                               fields={"client_id": "Not a client account."})
+    _require_aware(start, "start")
+    if actor.id == client.id:  # before the recommended window: the client must confirm (R5)
+        from clinic_app.services.care import check_early_booking
+
+        check_early_booking(session, client, start, early_confirmed, now)
+    # One booking at a time per client, so two parallel requests cannot both pass the cap.
+    _lock_row(session, User, client.id)
+    settings = get_settings(session)
+    service = bookable_service(session, service_id, therapist_id)
+    upcoming = session.scalar(
+        select(func.count(Booking.id)).where(
+            Booking.client_id == client.id,
+            Booking.status.in_(UPCOMING),
+            Booking.start_at >= now,
+        )
+    )
+    if upcoming >= settings.max_upcoming_per_client:
+        raise ValidationFailed(
+            f"You already have {upcoming} upcoming sessions, the most we hold per client. "
+            "Cancel one or wait until after your next visit.",
+            code="over_cap",
+        )
+    candidates = (therapist_id,) if therapist_id is not None else service.therapist_ids
+    booking = Booking(
+        client_id=client.id,
+        service_id=service.id,
+        status=initial_status_for(session, client),
+        price_cents=service.price_cents,
+        early_confirmed=early_confirmed,
+        booked_by_id=actor.id,
+        note=note,
+        sequence=0,
+        late_cancel=False,
+        cancel_reason="",
+        created_at=now,
+        updated_at=now,
+    )
+    for _ in range(_ATTEMPTS):
+        slot = _find_slot(session, service=service, therapist_ids=candidates, start=start,
+                          now=now)
+        if _place(session, booking, slot, service, now):
+            break
+    else:
+        raise SlotTaken("That time has just been taken. Please pick another.",
+                        fields={"start": "No longer available."})
+    notifications.booking_created(session, booking, now)
+    return booking
+
+
+def is_late(booking: Booking, now: datetime, cutoff_hours: int) -> bool:
+    """True when ``now`` is inside the self-service cutoff before the booking's start."""
+    return booking.start_at - now < timedelta(hours=cutoff_hours)
+
+
+def _check_changeable(booking: Booking, actor: User, now: datetime, verb: str) -> None:
+    if booking.status not in CANCELLABLE:
+        raise ValidationFailed(f"This booking is {booking.status.replace('_', ' ')} and cannot "
+                               f"be {verb}.", code="not_cancellable")
+    if booking.start_at <= now and not _is_staff(actor):
+        raise ValidationFailed(f"This session has already started and cannot be {verb}.",
+                               code="not_cancellable")
+
+
+def cancel(session: Session, booking: Booking, *, actor: User, now: datetime,
+           reason: str = "") -> Booking:
+    """Cancel ``booking``; ``late_cancel`` records a client cancelling inside the cutoff.
+
+    Staff cancellations are never recorded as late (the clinic cancelled, not the client).
+    Raises NotFound (not the actor's) or ValidationFailed ``not_cancellable``.
+    """
+    if not _may_see(session, booking, actor):
+        raise NotFound("There is no such booking.")
+    _lock_row(session, Booking, booking.id)
+    session.refresh(booking)
+    _check_changeable(booking, actor, now, "cancelled")
+    settings = get_settings(session)
+    booking.status = BookingStatus.CANCELLED.value
+    booking.late_cancel = actor.id == booking.client_id and is_late(
+        booking, now, settings.cancel_cutoff_hours)
+    booking.cancelled_at = now
+    booking.cancel_reason = (reason or "")[:255]
+    booking.sequence += 1
+    booking.updated_at = now
+    session.flush()
+    notifications.booking_cancelled(session, booking, now)
+    return booking
+
+
+def reschedule(session: Session, booking: Booking, *, new_start: datetime, actor: User,
+               now: datetime, therapist_id: int | None = None) -> Booking:
+    """Move ``booking`` to ``new_start`` (same id, ``sequence`` raised).
+
+    The booking row is updated in place inside the caller's transaction: the new time is
+    checked and flushed (PostgreSQL's constraints judge it) before the old time is given up
+    at commit, so a failure leaves the booking where it was. Without ``therapist_id`` the
+    same therapist is kept. Clients may not move a booking inside the cancellation cutoff
+    (code ``past_cutoff``); staff may.
+    """
+    if not _may_see(session, booking, actor):
+        raise NotFound("There is no such booking.")
+    _require_aware(new_start, "start")
+    _lock_row(session, Booking, booking.id)
+    session.refresh(booking)
+    _check_changeable(booking, actor, now, "moved")
+    settings = get_settings(session)
+    if not _is_staff(actor) and is_late(booking, now, settings.cancel_cutoff_hours):
+        raise ValidationFailed(
+            f"Bookings can be moved online up to {settings.cancel_cutoff_hours} hours before "
+            "they start. Please cancel (it is recorded as late) or call the clinic.",
+            code="past_cutoff",
+        )
+    service = load_service(session, booking.service_id)
+    if therapist_id is not None and therapist_id != booking.therapist_id:
+        if therapist_id not in service.therapist_ids:
+            raise ValidationFailed(
+                "That therapist does not offer this service.", code="not_offered",
+                fields={"therapist_id": "That therapist does not offer this service."})
+    target = therapist_id if therapist_id is not None else booking.therapist_id
+    old_start = booking.start_at
+    for _ in range(_ATTEMPTS):
+        slot = _find_slot(session, service=service, therapist_ids=(target,), start=new_start,
+                          now=now, exclude_booking_id=booking.id)
+        if _place(session, booking, slot, service, now):
+            break
+    else:
+        raise SlotTaken("That time has just been taken. Please pick another.",
+                        fields={"start": "No longer available."})
+    booking.sequence += 1
+    session.flush()
+    notifications.booking_changed(session, booking, old_start, now)
+    return booking
+
+
+def mark_no_show(session: Session, booking: Booking, *, actor: User, now: datetime) -> Booking:
+    """Record that the client did not come (staff only, once the session has started)."""
+    if not _is_staff(actor) or not _may_see(session, booking, actor):
+        raise NotFound("There is no such booking.")
+    _lock_row(session, Booking, booking.id)
+    session.refresh(booking)
+    if booking.status not in CANCELLABLE:
+        raise ValidationFailed(f"This booking is {booking.status.replace('_', ' ')}.",
+                               code="invalid_status")
+    if booking.start_at > now:
+        raise ValidationFailed("A session can be marked as missed once it has started.",
+                               code="not_started")
+    booking.status = BookingStatus.NO_SHOW.value
+    booking.updated_at = now
+    session.flush()
+    return booking

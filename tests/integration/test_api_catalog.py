@@ -1,0 +1,127 @@
+"""API: services, therapists and availability (with the DST days of Europe/London)."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from datetime import datetime
+
+import pytest
+
+from tests.booking_factories import EVERY_DAY
+from tests.booking_factories import make_clinic
+from tests.booking_factories import token_for
+from tests.factories import make_service
+from tests.factories import make_therapist
+
+
+def test_services_and_therapists(app, client):
+    clinic = make_clinic(app)
+    make_service(app, therapists=clinic.therapists, rooms=clinic.rooms, active=False,
+                 name="Retired")
+    outsider = make_therapist(app, name="Zed Outsider")
+    body = client.get("/api/v1/services").get_json()
+    assert [s["id"] for s in body["services"]] == [clinic.service.id]
+    service = body["services"][0]
+    assert service["duration_minutes"] == 60 and service["price"] == "65.00"
+    assert service["therapist_ids"] == sorted(t.id for t in clinic.therapists)
+
+    everyone = client.get("/api/v1/therapists").get_json()["therapists"]
+    assert {t["id"] for t in everyone} == {clinic.t1.id, clinic.t2.id, outsider.id}
+    offering = client.get(f"/api/v1/therapists?service_id={clinic.service.id}").get_json()
+    assert {t["id"] for t in offering["therapists"]} == {clinic.t1.id, clinic.t2.id}
+    assert offering["therapists"][0]["service_ids"] == [clinic.service.id]
+    bad = client.get("/api/v1/therapists?service_id=abc")
+    assert bad.status_code == 422 and "service_id" in bad.get_json()["error"]["fields"]
+
+
+def test_availability_shape_and_errors(app, client):
+    clinic = make_clinic(app)
+    url = f"/api/v1/availability?service_id={clinic.service.id}&from=2026-11-24&to=2026-11-24"
+    body = client.get(url).get_json()
+    assert body["timezone"] == "Europe/London"
+    first = body["slots"][0]
+    assert first == {"start": "2026-11-24T09:00:00+00:00", "end": "2026-11-24T10:00:00+00:00",
+                     "therapist_id": clinic.t1.id}
+    one = client.get(url + f"&therapist_id={clinic.t2.id}").get_json()["slots"]
+    assert {s["therapist_id"] for s in one} == {clinic.t2.id}
+    # Works with a token too (the page and the apps send one).
+    headers = token_for(app, clinic.client)
+    assert client.get(url, headers=headers).status_code == 200
+
+    sid = clinic.service.id
+    for query, status, code in [
+        ("", 422, "validation_failed"),
+        (f"service_id={sid}&from=2026-11-24", 422, "validation_failed"),
+        (f"service_id={sid}&from=2026-13-01&to=2026-11-24", 422, "validation_failed"),
+        ("service_id=x&from=2026-11-24&to=2026-11-24", 422, "validation_failed"),
+        (f"service_id={sid}&from=2026-11-25&to=2026-11-24", 422, "invalid_range"),
+        (f"service_id={sid}&from=2026-11-24&to=2027-01-30", 422, "range_too_long"),
+        ("service_id=999&from=2026-11-24&to=2026-11-24", 404, "not_found"),
+        (f"service_id={sid}&from=2026-11-24&to=2026-11-24&therapist_id=999", 422,
+         "not_offered"),
+    ]:
+        response = client.get(f"/api/v1/availability?{query}")
+        assert response.status_code == status, query
+        assert response.get_json()["error"]["code"] == code, query
+
+
+@pytest.mark.parametrize(("now", "day", "before", "on_day", "after"), [
+    # Spring forward: 29 March 2026 01:00 GMT -> 02:00 BST.
+    (datetime(2026, 3, 20, 8, tzinfo=UTC), "2026-03-29", "2026-03-28T09:00:00+00:00",
+     "2026-03-29T09:00:00+01:00", "2026-03-30T09:00:00+01:00"),
+    # Fall back: 25 October 2026 02:00 BST -> 01:00 GMT.
+    (datetime(2026, 10, 16, 8, tzinfo=UTC), "2026-10-25", "2026-10-24T09:00:00+01:00",
+     "2026-10-25T09:00:00+00:00", "2026-10-26T09:00:00+00:00"),
+])
+def test_dst_days_through_the_api(app, client, clock, now, day, before, on_day, after):
+    clock.set(now)
+    clinic = make_clinic(app, therapists=1, hours=EVERY_DAY)
+    sid = clinic.service.id
+    previous = day[:-2] + f"{int(day[-2:]) - 1:02d}"
+    following = day[:-2] + f"{int(day[-2:]) + 1:02d}"
+    slots = client.get(f"/api/v1/availability?service_id={sid}&from={previous}&to={following}"
+                       ).get_json()["slots"]
+    firsts = {}
+    for slot in slots:
+        firsts.setdefault(slot["start"][:10], slot["start"])
+    assert list(firsts.values()) == [before, on_day, after]
+    # Every slot of the day is on local wall-clock hours 09-12 and 13-17.
+    on = [s for s in slots if s["start"].startswith(day)]
+    assert on[-1]["start"] == on_day.replace("T09:", "T16:")
+    assert all("09:00" <= s["start"][11:16] <= "16:00" for s in on)
+
+    headers = token_for(app, clinic.client)
+    response = client.post("/api/v1/bookings", headers=headers,
+                           json={"service_id": sid, "start": on_day})
+    assert response.status_code == 201, response.get_json()
+    booking = response.get_json()
+    assert booking["start"] == on_day
+    assert booking["end"] == on_day.replace("T09:", "T10:")
+    # The same instant written in UTC is the same (now taken) slot.
+    utc = datetime.fromisoformat(on_day).astimezone(UTC).isoformat()
+    again = client.post("/api/v1/bookings", headers=headers, json={"service_id": sid,
+                                                                   "start": utc})
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "slot_taken"
+    # 08:00 local exists on both days but is outside hours.
+    early = on_day.replace("T09:", "T08:")
+    refused = client.post("/api/v1/bookings", headers=headers,
+                          json={"service_id": sid, "start": early})
+    assert refused.get_json()["error"]["code"] == "outside_hours"
+
+
+def test_openapi_documents_the_scheduling_contract(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    paths = document["paths"]
+    for path, method in [("/api/v1/services", "get"), ("/api/v1/therapists", "get"),
+                         ("/api/v1/availability", "get"), ("/api/v1/bookings", "post"),
+                         ("/api/v1/bookings", "get"), ("/api/v1/bookings/{booking_id}", "get"),
+                         ("/api/v1/bookings/{booking_id}/cancel", "post"),
+                         ("/api/v1/bookings/{booking_id}/reschedule", "post"),
+                         ("/api/v1/therapists/me/hours", "put"),
+                         ("/api/v1/therapists/me/time-off", "post"),
+                         ("/api/v1/therapists/me/time-off/{override_id}", "delete"),
+                         ("/api/v1/therapists/me/bookings", "get")]:
+        assert method in paths[path], (path, method)
+    assert "409" in paths["/api/v1/bookings"]["post"]["responses"]
+    names = [p["name"] for p in paths["/api/v1/availability"]["get"]["parameters"]]
+    assert names == ["service_id", "from", "to", "therapist_id"]
