@@ -86,3 +86,25 @@ def install_sqlite_hooks(engine: Engine, busy_timeout_ms: int = 10_000) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def raw_timestamp(column: Any, dialect_name: str) -> Any:
+    """``column`` selected without UTCDateTime's per-value processing, for hot paths.
+
+    On SQLite the stored text comes back as is (``fromisoformat`` in
+    :func:`utc_from_raw` is several times faster than the generic DateTime parser);
+    on PostgreSQL psycopg already returns aware datetimes.
+    """
+    from sqlalchemy import String
+    from sqlalchemy import type_coerce
+
+    if dialect_name == "sqlite":
+        return type_coerce(column, String)
+    return type_coerce(column, DateTime(timezone=True))
+
+
+def utc_from_raw(value: str | datetime) -> datetime:
+    """The aware UTC datetime for a value selected with :func:`raw_timestamp`."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value.astimezone(UTC)

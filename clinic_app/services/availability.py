@@ -38,6 +38,8 @@ from sqlalchemy import select
 from sqlalchemy import union_all
 from sqlalchemy.orm import Session
 
+from clinic_app.db import raw_timestamp
+from clinic_app.db import utc_from_raw
 from clinic_app.errors import NotFound
 from clinic_app.errors import ValidationFailed
 from clinic_app.models.booking import MAX_BLOCKED_MINUTES
@@ -238,8 +240,13 @@ def load_search_data(
         minutes=service.duration_minutes + service.buffer_after_minutes
     )
     rids = list(service.room_ids)
+    # Hot path: thousands of timestamps per call, read raw and converted in one step.
+    dialect = session.get_bind().dialect.name
     busy_q = select(
-        Booking.therapist_id, Booking.room_id, Booking.blocked_start, Booking.blocked_end
+        Booking.therapist_id,
+        Booking.room_id,
+        raw_timestamp(Booking.blocked_start, dialect),
+        raw_timestamp(Booking.blocked_end, dialect),
     ).where(
         Booking.status != BookingStatus.CANCELLED.value,
         # Bounds the blocked_start index on both sides; blocked_end > lo is the true filter.
@@ -255,7 +262,7 @@ def load_search_data(
     tset = set(tids)
     rset = set(rids)
     for tid, rid, b_start, b_end in session.execute(busy_q):
-        interval = Interval(b_start, b_end)
+        interval = Interval(utc_from_raw(b_start), utc_from_raw(b_end))
         if tid in tset:
             therapist_busy.setdefault(tid, []).append(interval)
         if rid in rset:
