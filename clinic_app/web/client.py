@@ -1,7 +1,466 @@
-"""Pages: client."""
+"""Pages: the client's booking journey, "My appointments" and the health intake.
+
+The booking path is plain links and forms (works without JavaScript):
+service -> therapist or "first available" -> 14-day date view -> times -> confirm -> done.
+The same date/time picker (:func:`build_picker`) serves rescheduling and the admin's
+booking on a client's behalf.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import date
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
 from flask import Blueprint
+from flask import abort
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from clinic_app.auth import roles_required
+from clinic_app.errors import DomainError
+from clinic_app.extensions import db
+from clinic_app.models.booking import Booking
+from clinic_app.models.booking import BookingStatus
+from clinic_app.models.care import Intake
+from clinic_app.models.schedule import Service
+from clinic_app.models.schedule import Therapist
+from clinic_app.scheduling.availability import Slot
+from clinic_app.services.settings import clinic_zone
+from clinic_app.services.settings import get_settings
+from clinic_app.web.forms import ConfirmForm
+from clinic_app.web.forms_booking import CancelForm
+from clinic_app.web.forms_booking import ConfirmBookingForm
+from clinic_app.web.util import now
 
 bp = Blueprint("client", __name__)
+
+Page = str | Response | tuple[str, int]
+WINDOW_DAYS = 14
+
+
+# --- the shared date/time picker --------------------------------------------------------------
+
+
+@dataclass
+class Picker:
+    """A 14-day window of openings and the times on the selected day (clinic zone)."""
+
+    zone: ZoneInfo
+    first: date
+    days: list[tuple[date, int]] = field(default_factory=list)  # (local date, start times)
+    day: date | None = None
+    times: list[Slot] = field(default_factory=list)
+    error: str | None = None
+    therapist_names: dict[int, str] = field(default_factory=dict)
+    today: date | None = None
+
+    @property
+    def last(self) -> date:
+        return self.first + timedelta(days=WINDOW_DAYS - 1)
+
+    @property
+    def can_go_back(self) -> bool:
+        return self.today is None or self.first > self.today
+
+    @property
+    def prev_first(self) -> date:
+        return self.first - timedelta(days=WINDOW_DAYS)
+
+    @property
+    def next_first(self) -> date:
+        return self.first + timedelta(days=WINDOW_DAYS)
+
+    @property
+    def any_openings(self) -> bool:
+        return any(n for _, n in self.days)
+
+    def local(self, moment: datetime) -> datetime:
+        return moment.astimezone(self.zone)
+
+
+def _arg_date(name: str) -> date | None:
+    raw = request.args.get(name)
+    try:
+        return date.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def build_picker(service_id: int, therapist_id: int | None,
+                 exclude_booking_id: int | None = None) -> Picker:
+    """Search 14 days from ``?first=`` (default today) and pick ``?day=`` (default the first
+    day with openings). One slot search per page, whatever the number of days."""
+    from clinic_app.services.availability import search_slots
+
+    zone = clinic_zone(db.session)
+    today = now().astimezone(zone).date()
+    first = max(_arg_date("first") or today, today)
+    last = first + timedelta(days=WINDOW_DAYS - 1)
+    picker = Picker(zone=zone, first=first, today=today)
+    try:
+        zone, slots = search_slots(db.session, service_id=service_id, date_from=first,
+                                   date_to=last, therapist_id=therapist_id, now=now(),
+                                   exclude_booking_id=exclude_booking_id)
+    except DomainError as exc:
+        db.session.rollback()
+        picker.error = exc.message
+        return picker
+    by_day: dict[date, dict[datetime, Slot]] = {}
+    for slot in slots:
+        # "First available": one entry per start time, the first therapist free then.
+        by_day.setdefault(slot.start.astimezone(zone).date(), {}).setdefault(slot.start, slot)
+    picker.days = [(first + timedelta(days=i),
+                    len(by_day.get(first + timedelta(days=i), {}))) for i in range(WINDOW_DAYS)]
+    wanted = _arg_date("day")
+    if wanted is None or not first <= wanted <= last:
+        wanted = next((d for d, n in picker.days if n), None)
+    picker.day = wanted
+    picker.times = sorted(by_day.get(wanted, {}).values(), key=lambda s: s.start) \
+        if wanted else []
+    ids = {s.therapist_id for s in picker.times}
+    if ids:
+        picker.therapist_names = {t.id: t.name for t in db.session.scalars(
+            select(Therapist).where(Therapist.id.in_(ids)))}
+    db.session.commit()
+    return picker
+
+
+def parse_start(raw: str | None) -> datetime:
+    """An ISO start from a link (aware); 400 page when missing or malformed."""
+    try:
+        # A "+" typed into a URL by hand arrives as a space.
+        value = datetime.fromisoformat((raw or "").strip().replace(" ", "+"))
+    except ValueError:
+        abort(400)
+    if value.tzinfo is None:
+        abort(400)
+    return value.astimezone(UTC)
+
+
+def therapist_choice(raw: str | None, default: int | None = None) -> int | None:
+    """``?therapist=`` as an id; "any" (first available) gives None."""
+    if raw == "any":
+        return None
+    if raw and raw.isdigit():
+        return int(raw)
+    return default
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _bookable_service(service_id: int) -> Service:
+    service = db.session.get(Service, service_id)
+    if service is None or not service.active:
+        abort(404)
+    return service
+
+
+def _my_booking(booking_id: int) -> Booking:
+    """The client's own booking; 404 for anyone else's (nobody learns it exists)."""
+    from clinic_app.services.booking import get_booking_for
+
+    return get_booking_for(db.session, booking_id, current_user)
+
+
+def _is_late(b: Booking) -> bool:
+    cutoff = timedelta(hours=get_settings(db.session).cancel_cutoff_hours)
+    return b.start_at - now() < cutoff
+
+
+def _has_intake(user: Any) -> bool:
+    return db.session.scalar(select(Intake.id).where(Intake.client_id == user.id)) is not None
+
+
+def _first_visit(user: Any) -> bool:
+    """No session yet that took place or is booked (a first-visit prompt is due)."""
+    return db.session.scalar(
+        select(Booking.id).where(Booking.client_id == user.id,
+                                 Booking.status != BookingStatus.CANCELLED.value).limit(1)
+    ) is None
+
+
+def _early_check(user: Any, start: datetime, confirmed: bool) -> tuple[bool, str | None,
+                                                                     str | None]:
+    """Ask the care service about booking at ``start``.
+
+    Returns ``(early_confirmed, warning, blocker)``: ``warning`` when the start is before the
+    recommended earliest date (the client must tick the confirmation), ``blocker`` when
+    booking is paused (after a referral).
+    """
+    from clinic_app.services.care import check_early_booking
+
+    try:
+        early = check_early_booking(db.session, user, start, confirmed, now())
+    except DomainError as exc:
+        if exc.code == "before_earliest":
+            return False, exc.message, None
+        return False, None, exc.message
+    return early, None, None
+
+
+# --- booking ----------------------------------------------------------------------------------
+
+
+@bp.get("/book")
+def book() -> str:
+    """Step 1: choose a service."""
+    services = db.session.scalars(
+        select(Service).where(Service.active.is_(True)).order_by(Service.name)).all()
+    return render_template("client/book_services.html", services=services)
+
+
+@bp.get("/book/<int:service_id>")
+def book_service(service_id: int) -> str:
+    """Step 2: a therapist, or the first available."""
+    service = _bookable_service(service_id)
+    therapists = [t for t in service.therapists if t.active]
+    return render_template("client/book_therapist.html", service=service, therapists=therapists)
+
+
+@bp.get("/book/<int:service_id>/times")
+def book_times(service_id: int) -> Page:
+    """Steps 3 and 4: the 14-day view of days with openings, then the times of one day."""
+    service = _bookable_service(service_id)
+    therapist_id = therapist_choice(request.args.get("therapist"))
+    therapist = None
+    if therapist_id is not None:
+        therapist = db.session.get(Therapist, therapist_id)
+        if therapist is None or not therapist.active or therapist not in service.therapists:
+            abort(404)
+    picker = build_picker(service.id, therapist_id)
+    key = therapist_id or "any"
+    return render_template(
+        "client/book_times.html", service=service, therapist=therapist, picker=picker,
+        day_url=lambda first, day: url_for("client.book_times", service_id=service.id,
+                                           therapist=key, first=first, day=day),
+        time_url=lambda slot: url_for("client.book_confirm", service_id=service.id,
+                                      start=slot.start.isoformat(),
+                                      therapist=slot.therapist_id, chosen=key),
+    )
+
+
+@bp.route("/book/<int:service_id>/confirm", methods=["GET", "POST"])
+@roles_required("client")
+def book_confirm(service_id: int) -> Page:
+    """Step 5: price, cancellation policy, intake prompt, early-booking consent; then book."""
+    from clinic_app.services.booking import book as make_booking
+
+    service = _bookable_service(service_id)
+    start = parse_start(request.values.get("start"))
+    therapist_id = therapist_choice(request.values.get("therapist"))
+    chosen = request.values.get("chosen", "any")
+    therapist = db.session.get(Therapist, therapist_id) if therapist_id else None
+    form = ConfirmBookingForm()
+    status = 200
+    early_ok = bool(request.method == "POST" and form.early_ok.data)
+    early_confirmed, early, blocker = _early_check(current_user, start, early_ok)
+    if request.method == "POST" and form.validate_on_submit():
+        if blocker:
+            form.form_errors.append(blocker)
+            status = 422
+        elif early:
+            form.early_ok.errors = ["Please tick this box to book before the recommended date."]
+            status = 422
+        else:
+            try:
+                booking = make_booking(
+                    db.session, client=current_user, service_id=service.id, start=start,
+                    now=now(), therapist_id=None if chosen == "any" else therapist_id,
+                    actor=current_user, early_confirmed=early_confirmed)
+            except DomainError as exc:
+                db.session.rollback()
+                form.form_errors.append(exc.message)
+                status = exc.status
+            else:
+                db.session.commit()
+                return redirect(url_for("client.booking_done", booking_id=booking.id))
+    elif request.method == "POST":
+        status = 422
+    if early is None and early_confirmed:
+        # Confirmed on a form that was refused for another reason: keep showing the box.
+        _, early, _ = _early_check(current_user, start, False)
+    local = start.astimezone(clinic_zone(db.session))
+    return render_template(
+        "client/book_confirm.html", service=service, start=start, local=local,
+        therapist=therapist, chosen=chosen, form=form, early=early, blocker=blocker,
+        settings=get_settings(db.session), first_visit=_first_visit(current_user),
+        has_intake=_has_intake(current_user),
+        back_url=url_for("client.book_times", service_id=service.id, therapist=chosen,
+                         day=local.date()),
+    ), status
+
+
+@bp.get("/appointments/<int:booking_id>/done")
+@roles_required("client")
+def booking_done(booking_id: int) -> str:
+    """Step 6: booked (or waiting for the therapist), with add-to-calendar."""
+    b = _my_booking(booking_id)
+    return render_template("client/book_done.html", b=b, has_intake=_has_intake(current_user))
+
+
+# --- my appointments --------------------------------------------------------------------------
+
+
+@bp.get("/appointments")
+@roles_required("client")
+def appointments() -> str:
+    """Upcoming and past bookings, and the recommended window for the next session."""
+    rows = db.session.scalars(
+        select(Booking).where(Booking.client_id == current_user.id)
+        .order_by(Booking.start_at.desc())).all()
+    moment = now()
+    upcoming = sorted([b for b in rows if b.end_at >= moment and b.status in
+                       (BookingStatus.BOOKED.value, BookingStatus.PENDING.value)],
+                      key=lambda b: b.start_at)
+    past = [b for b in rows if b not in upcoming]
+    from clinic_app.services.care import next_session_options
+
+    try:
+        options = next_session_options(db.session, current_user, moment)
+    except DomainError:
+        # E.g. the last session's service is no longer offered: show the page without slots.
+        db.session.rollback()
+        options = None
+    db.session.commit()
+    return render_template("client/appointments.html", upcoming=upcoming, past=past,
+                           options=options, has_intake=_has_intake(current_user),
+                           zone=clinic_zone(db.session))
+
+
+@bp.get("/appointments/<int:booking_id>")
+@roles_required("client")
+def appointment(booking_id: int) -> str:
+    """One booking: details, add to calendar, cancel (with the late warning), reschedule."""
+    b = _my_booking(booking_id)
+    return render_template("client/appointment.html", b=b, late=_is_late(b),
+                           form=CancelForm(), settings=get_settings(db.session))
+
+
+@bp.post("/appointments/<int:booking_id>/cancel")
+@roles_required("client")
+def cancel(booking_id: int) -> Page:
+    """Cancel; inside the cutoff the page has warned that it counts as a late cancellation."""
+    from clinic_app.services.booking import cancel as cancel_booking
+
+    b = _my_booking(booking_id)
+    form = CancelForm()
+    if not form.validate_on_submit():
+        return render_template("client/appointment.html", b=b, late=_is_late(b), form=form,
+                               settings=get_settings(db.session)), 422
+    try:
+        cancel_booking(db.session, b, actor=current_user, now=now(),
+                       reason=(form.reason.data or "").strip())
+    except DomainError as exc:
+        db.session.rollback()
+        form.form_errors.append(exc.message)
+        b = _my_booking(booking_id)
+        return render_template("client/appointment.html", b=b, late=_is_late(b), form=form,
+                               settings=get_settings(db.session)), exc.status
+    db.session.commit()
+    flash("Your appointment is cancelled. We have emailed you a confirmation.", "success")
+    return redirect(url_for("client.appointments"))
+
+
+@bp.get("/appointments/<int:booking_id>/reschedule")
+@roles_required("client")
+def reschedule(booking_id: int) -> Page:
+    """Pick a new time with the same date/time picker."""
+    b = _my_booking(booking_id)
+    if b.status not in (BookingStatus.BOOKED.value, BookingStatus.PENDING.value):
+        abort(404)
+    therapist_id = therapist_choice(request.args.get("therapist"), default=b.therapist_id)
+    picker = build_picker(b.service_id, therapist_id, exclude_booking_id=b.id)
+    key = therapist_id or "any"
+    return render_template(
+        "client/reschedule.html", b=b, picker=picker, therapist_id=therapist_id,
+        therapists=[t for t in b.service.therapists if t.active],
+        day_url=lambda first, day: url_for("client.reschedule", booking_id=b.id,
+                                           therapist=key, first=first, day=day),
+        time_url=lambda slot: url_for("client.reschedule_confirm", booking_id=b.id,
+                                      start=slot.start.isoformat(),
+                                      therapist=slot.therapist_id),
+    )
+
+
+@bp.route("/appointments/<int:booking_id>/reschedule/confirm", methods=["GET", "POST"])
+@roles_required("client")
+def reschedule_confirm(booking_id: int) -> Page:
+    """Confirm the new time (GET shows it, POST moves the booking)."""
+    from clinic_app.services.booking import reschedule as move_booking
+
+    b = _my_booking(booking_id)
+    start = parse_start(request.values.get("start"))
+    therapist_id = therapist_choice(request.values.get("therapist"))
+    form = ConfirmForm()
+    status = 200
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            move_booking(db.session, b, new_start=start, actor=current_user, now=now(),
+                         therapist_id=therapist_id)
+        except DomainError as exc:
+            db.session.rollback()
+            form.form_errors.append(exc.message)
+            status = exc.status
+            b = _my_booking(booking_id)
+        else:
+            db.session.commit()
+            flash("Your appointment has moved. We have emailed you the new time.", "success")
+            return redirect(url_for("client.appointment", booking_id=b.id))
+    new_therapist = db.session.get(Therapist, therapist_id) if therapist_id else b.therapist
+    return render_template("client/reschedule_confirm.html", b=b, start=start, form=form,
+                           new_therapist=new_therapist, therapist_id=therapist_id,
+                           late=_is_late(b)), status
+
+
+# --- intake -----------------------------------------------------------------------------------
+
+
+@bp.route("/intake", methods=["GET", "POST"])
+@roles_required("client")
+def intake() -> Page:
+    """The health intake: fill before the first visit, update any time."""
+    from clinic_app.services import care
+    from clinic_app.web.forms_booking import intake_form_class
+
+    existing = db.session.scalar(select(Intake).where(Intake.client_id == current_user.id))
+    form_cls = intake_form_class(care.INTAKE_QUESTIONS)
+    if request.method == "GET" and existing is not None:
+        form = form_cls(data={k: ("yes" if v is True else "no" if v is False else v)
+                              for k, v in (existing.answers or {}).items()})
+    else:
+        form = form_cls()
+    status = 200
+    if form.validate_on_submit():
+        answers = {key: getattr(form, key).data for key in form.question_keys}
+        try:
+            care.save_intake(db.session, current_user, answers, now=now())
+        except DomainError as exc:
+            db.session.rollback()
+            from clinic_app.web.util import apply_error
+
+            apply_error(form, exc)
+            status = 422
+        else:
+            db.session.commit()
+            flash("Thank you: your health form is saved. Your therapist will read it before "
+                  "your session.", "success")
+            target = request.args.get("next")
+            from clinic_app.web.util import safe_next
+
+            return redirect(safe_next(target) or url_for("client.appointments"))
+    elif request.method == "POST":
+        status = 422
+    return render_template("client/intake.html", form=form, existing=existing), status

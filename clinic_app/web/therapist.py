@@ -1,7 +1,492 @@
-"""Pages: therapist."""
+"""Pages: the therapist's day and week, hours and time off, bookings, clients, review queue
+and calendar feed. A therapist only ever sees their own bookings and their own clients."""
 
 from __future__ import annotations
 
+from datetime import date
+from datetime import datetime
+from datetime import time
+from datetime import timedelta
+from typing import Any
+
 from flask import Blueprint
+from flask import abort
+from flask import current_app
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+from flask_login import current_user
+from sqlalchemy import func
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from clinic_app.errors import DomainError
+from clinic_app.extensions import db
+from clinic_app.models.accounts import User
+from clinic_app.models.booking import Booking
+from clinic_app.models.booking import BookingStatus
+from clinic_app.models.care import Intake
+from clinic_app.models.schedule import Therapist
+from clinic_app.services.settings import clinic_zone
+from clinic_app.web.forms import ConfirmForm
+from clinic_app.web.forms_booking import WEEKDAYS
+from clinic_app.web.forms_booking import DeclineForm
+from clinic_app.web.forms_booking import HoursForm
+from clinic_app.web.forms_booking import OverrideForm
+from clinic_app.web.forms_booking import SessionRecordForm
+from clinic_app.web.forms_booking import TimeOffForm
+from clinic_app.web.forms_booking import format_ranges
+from clinic_app.web.forms_booking import parse_ranges
+from clinic_app.web.forms_booking import split_list
+from clinic_app.web.util import apply_error
+from clinic_app.web.util import now
 
 bp = Blueprint("therapist", __name__)
+
+Page = str | Response | tuple[str, int]
+
+
+@bp.before_request
+def _therapists_only() -> Any:
+    """Every page here: log in first, then therapists only (403 for other roles)."""
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()
+    if not current_user.has_role("therapist"):
+        abort(403)
+    return None
+
+
+def _me() -> Therapist:
+    therapist = db.session.scalar(select(Therapist).where(Therapist.user_id == current_user.id))
+    if therapist is None:
+        abort(404)
+    return therapist
+
+
+def _today() -> date:
+    return now().astimezone(clinic_zone(db.session)).date()
+
+
+def _arg_date(name: str = "date") -> date | None:
+    raw = request.args.get(name)
+    try:
+        return date.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=clinic_zone(db.session))
+
+
+def _bookings_between(therapist: Therapist, first: date, last: date) -> list[Booking]:
+    return list(db.session.scalars(
+        select(Booking).where(Booking.therapist_id == therapist.id,
+                              Booking.start_at >= _local_midnight(first),
+                              Booking.start_at < _local_midnight(last + timedelta(days=1)))
+        .order_by(Booking.start_at)
+    ))
+
+
+def _annotations(bookings: list[Booking]) -> tuple[dict[int, list[str]], set[int]]:
+    """Intake flag labels per client and the ids of first-visit bookings, in two queries.
+
+    Showing the flags is a staff read of health data: it is audited per client shown.
+    """
+    from clinic_app.services.audit import record_read
+    from clinic_app.services.care import FLAG_LABELS
+
+    client_ids = {b.client_id for b in bookings}
+    if not client_ids:
+        return {}, set()
+    flags: dict[int, list[str]] = {}
+    moment = now()
+    for row in db.session.scalars(select(Intake).where(Intake.client_id.in_(client_ids))):
+        if row.flags:
+            flags[row.client_id] = [FLAG_LABELS.get(f, f) for f in row.flags]
+            record_read(db.session, current_user, "read:intake_flags", row.client_id,
+                        "intake", row.id, moment)
+    firsts = {client_id: first for client_id, first in db.session.execute(
+        select(Booking.client_id, func.min(Booking.start_at))
+        .where(Booking.client_id.in_(client_ids),
+               Booking.status != BookingStatus.CANCELLED.value)
+        .group_by(Booking.client_id)
+    )}
+    first_ids = {b.id for b in bookings if b.status != BookingStatus.CANCELLED.value
+                 and firsts.get(b.client_id) is not None
+                 and _same_instant(firsts[b.client_id], b.start_at)}
+    return flags, first_ids
+
+
+def _same_instant(a: datetime, b: datetime) -> bool:
+    # SQLite's MIN() hands back the stored text parsed without the decorator: compare in UTC.
+    if a.tzinfo is None:
+        a = a.replace(tzinfo=b.tzinfo)
+    return a == b
+
+
+# --- day and week -----------------------------------------------------------------------------
+
+
+@bp.get("/therapist/")
+def day() -> str:
+    """One day of the therapist's bookings, moving by date."""
+    therapist = _me()
+    day_ = _arg_date() or _today()
+    bookings = _bookings_between(therapist, day_, day_)
+    flags, firsts = _annotations(bookings)
+    db.session.commit()
+    return render_template("therapist/day.html", day=day_, bookings=bookings, flags=flags,
+                           firsts=firsts, prev=day_ - timedelta(days=1),
+                           next=day_ + timedelta(days=1), today=_today())
+
+
+@bp.get("/therapist/week")
+def week() -> str:
+    """Monday to Sunday of the therapist's bookings, moving by week."""
+    therapist = _me()
+    monday = (_arg_date() or _today())
+    monday = monday - timedelta(days=monday.weekday())
+    bookings = _bookings_between(therapist, monday, monday + timedelta(days=6))
+    flags, firsts = _annotations(bookings)
+    zone = clinic_zone(db.session)
+    days = [(monday + timedelta(days=i), []) for i in range(7)]
+    by_day: dict[date, list[Booking]] = {d: items for d, items in days}
+    for b in bookings:
+        by_day[b.start_at.astimezone(zone).date()].append(b)
+    db.session.commit()
+    return render_template("therapist/week.html", monday=monday, days=days, flags=flags,
+                           firsts=firsts, prev=monday - timedelta(days=7),
+                           next=monday + timedelta(days=7), today=_today())
+
+
+# --- hours and time off -----------------------------------------------------------------------
+
+
+def _hours_page(hours_form: HoursForm, off_form: TimeOffForm, status: int = 200) -> Page:
+    from clinic_app.services import schedule
+
+    therapist = _me()
+    today = _today()
+    upcoming = schedule.upcoming_hours(db.session, therapist, today)
+    changes: dict[date, dict[int, str]] = {}
+    for row in upcoming:
+        changes.setdefault(row.effective_from, {})
+    for when in changes:
+        changes[when] = format_ranges(r for r in upcoming if r.effective_from == when)
+    return render_template(
+        "therapist/hours.html", form=hours_form, off_form=off_form, weekdays=WEEKDAYS,
+        time_off=schedule.list_time_off(db.session, therapist, today), changes=changes,
+        delete_form=ConfirmForm(),
+    ), status
+
+
+@bp.route("/therapist/hours", methods=["GET", "POST"])
+def hours() -> Page:
+    """Weekly hours (several ranges per weekday), from a date; time off below."""
+    from clinic_app.services import schedule
+
+    therapist = _me()
+    today = _today()
+    if request.method == "GET":
+        current = format_ranges(schedule.current_hours(db.session, therapist, today))
+        form = HoursForm(formdata=None, effective_from=today,
+                         **{f"day_{d}": current.get(d, "") for d in range(7)})
+        return _hours_page(form, TimeOffForm(formdata=None))
+    form = HoursForm()
+    if form.validate_on_submit():
+        ranges: list[tuple[int, time, time]] = []
+        for d in range(7):
+            parsed, error = parse_ranges(getattr(form, f"day_{d}").data or "")
+            if error:
+                getattr(form, f"day_{d}").errors = [error]
+            ranges += [(d, s, e) for s, e in parsed]
+        if not form.errors and not any(f.errors for f in form.day_fields()):
+            try:
+                schedule.replace_weekly_hours(db.session, therapist, ranges,
+                                              form.effective_from.data, now())
+            except DomainError as exc:
+                db.session.rollback()
+                for key, message in exc.fields.items():
+                    if key.startswith("hours.") and key[6:].isdigit():
+                        getattr(form, f"day_{key[6:]}").errors = [message]
+                    elif key == "effective_from":
+                        form.effective_from.errors = [message]
+                    else:
+                        form.form_errors.append(message)
+            else:
+                db.session.commit()
+                flash("Your working hours are saved.", "success")
+                return redirect(url_for("therapist.hours"))
+    return _hours_page(form, TimeOffForm(formdata=None), 422)
+
+
+@bp.post("/therapist/time-off")
+def time_off_new() -> Page:
+    """Add time off (whole days, or some hours of them)."""
+    from clinic_app.services import schedule
+
+    therapist = _me()
+    form = TimeOffForm()
+    if form.validate_on_submit():
+        try:
+            schedule.add_time_off(db.session, therapist, form.start_date.data,
+                                  form.end_date.data, form.start_time.data, form.end_time.data,
+                                  reason=form.reason.data or "")
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+        else:
+            db.session.commit()
+            flash("Time off added. Bookings already in that time stay: move them if needed.",
+                  "success")
+            return redirect(url_for("therapist.hours"))
+    current = format_ranges(schedule.current_hours(db.session, therapist, _today()))
+    hours_form = HoursForm(formdata=None, effective_from=_today(),
+                           **{f"day_{d}": current.get(d, "") for d in range(7)})
+    return _hours_page(hours_form, form, 422)
+
+
+@bp.post("/therapist/time-off/<int:override_id>/delete")
+def time_off_delete(override_id: int) -> Response:
+    """Remove one of the therapist's own time-off entries (404 for anyone else's)."""
+    from clinic_app.services import schedule
+
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    schedule.delete_time_off(db.session, _me(), override_id)
+    db.session.commit()
+    flash("Time off removed.", "success")
+    return redirect(url_for("therapist.hours"))
+
+
+# --- one booking ------------------------------------------------------------------------------
+
+
+def _my_booking(booking_id: int) -> Booking:
+    from clinic_app.services.booking import get_booking_for
+
+    return get_booking_for(db.session, booking_id, current_user)
+
+
+def _booking_page(b: Booking, record_form: SessionRecordForm | None = None,
+                  override_form: OverrideForm | None = None, status: int = 200) -> Page:
+    from clinic_app.services import care
+
+    moment = now()
+    intake = care.get_intake(db.session, b.client, current_user, moment)
+    record = care.get_session_record(db.session, b, current_user, moment)
+    rec = care.followup_for_booking(db.session, b, current_user, moment) if record else None
+    if record_form is None:
+        course = care.current_course(db.session, b.client_id)
+        record_form = SessionRecordForm(formdata=None, goal=course.goal if course else
+                                        "chronic")
+    db.session.commit()
+    return render_template(
+        "therapist/booking.html", b=b, intake=intake, record=record, rec=rec,
+        form=record_form, override_form=override_form or OverrideForm(formdata=None),
+        confirm_form=ConfirmForm(), decline_form=DeclineForm(), flag_labels=care.FLAG_LABELS,
+        questions=care.INTAKE_QUESTIONS, started=b.start_at <= moment,
+    ), status
+
+
+@bp.get("/therapist/bookings/<int:booking_id>")
+def booking(booking_id: int) -> Page:
+    """Booking details: client, intake, session record form, no-show, follow-up."""
+    return _booking_page(_my_booking(booking_id))
+
+
+@bp.post("/therapist/bookings/<int:booking_id>/complete")
+def complete(booking_id: int) -> Page:
+    """Complete the session with its record; the follow-up window is computed."""
+    from clinic_app.services import care
+
+    b = _my_booking(booking_id)
+    form = SessionRecordForm()
+    if form.validate_on_submit():
+        record = {
+            "regions": split_list(form.regions.data), "muscles": split_list(form.muscles.data),
+            "techniques": split_list(form.techniques.data), "intensity": form.intensity.data,
+            "notes": form.notes.data or "", "goal": form.goal.data,
+            "injury_date": form.injury_date.data.isoformat() if form.injury_date.data else None,
+            "progress": form.progress.data or None,
+        }
+        try:
+            care.complete_session(db.session, b, actor=current_user, now=now(), record=record)
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+            b = _my_booking(booking_id)
+            return _booking_page(b, record_form=form, status=exc.status)
+        db.session.commit()
+        flash("Session completed. The client gets their aftercare email.", "success")
+        return redirect(url_for("therapist.booking", booking_id=b.id))
+    return _booking_page(b, record_form=form, status=422)
+
+
+@bp.post("/therapist/bookings/<int:booking_id>/no-show")
+def no_show(booking_id: int) -> Response:
+    """Record that the client did not come."""
+    from clinic_app.services.booking import mark_no_show
+
+    b = _my_booking(booking_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        mark_no_show(db.session, b, actor=current_user, now=now())
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        db.session.commit()
+        flash("Marked as a no-show.", "success")
+    return redirect(url_for("therapist.booking", booking_id=booking_id))
+
+
+@bp.post("/therapist/bookings/<int:booking_id>/followup")
+def followup(booking_id: int) -> Page:
+    """Override the recommended window for the next session, with a reason."""
+    from clinic_app.services import care
+
+    b = _my_booking(booking_id)
+    form = OverrideForm()
+    if form.validate_on_submit():
+        try:
+            care.override_recommendation(db.session, b, actor=current_user,
+                                         earliest=form.earliest.data, ideal=form.ideal.data,
+                                         latest=form.latest.data, reason=form.reason.data,
+                                         now=now())
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+            return _booking_page(_my_booking(booking_id), override_form=form,
+                                 status=exc.status)
+        db.session.commit()
+        flash("Follow-up window saved.", "success")
+        return redirect(url_for("therapist.booking", booking_id=booking_id))
+    return _booking_page(b, override_form=form, status=422)
+
+
+@bp.post("/therapist/bookings/<int:booking_id>/decline")
+def decline(booking_id: int) -> Response:
+    """Decline a pending booking (after reading the intake); the client is told."""
+    from clinic_app.services import care
+
+    b = _my_booking(booking_id)
+    if not DeclineForm().validate_on_submit():
+        abort(400)
+    try:
+        care.decline_pending(db.session, b, current_user, now())
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        db.session.commit()
+        flash("Booking declined; the client has been told.", "success")
+    return redirect(request.form.get("back") == "review" and url_for("therapist.review")
+                    or url_for("therapist.booking", booking_id=booking_id))
+
+
+# --- clients and the review queue -------------------------------------------------------------
+
+
+def _my_client(client_id: int) -> User:
+    from clinic_app.services import care
+
+    return care.get_client(db.session, client_id, current_user)
+
+
+@bp.get("/therapist/clients/<int:client_id>")
+def client(client_id: int) -> str:
+    """A client's treatment timeline, with the soreness trend drawn as SVG."""
+    from clinic_app.services import care
+
+    person = _my_client(client_id)
+    timeline = care.client_timeline(db.session, person, current_user, now())
+    db.session.commit()
+    return render_template("therapist/client.html", t=timeline, person=person,
+                           chart=_trend(timeline.soreness), flag_labels=care.FLAG_LABELS,
+                           confirm_form=ConfirmForm(),
+                           needs_confirmation=care.needs_confirmation(db.session, person.id))
+
+
+def _trend(points: list[dict[str, Any]]) -> dict[str, Any]:
+    """Coordinates for an inline SVG line chart of next-day soreness (and intensity) 0-10."""
+    width, height, pad = 600, 200, 30
+    n = len(points)
+    if not n:
+        return {"points": [], "width": width, "height": height}
+    step = (width - 2 * pad) / max(n - 1, 1)
+
+    def y(v: int) -> float:
+        return round(height - pad - (height - 2 * pad) * v / 10, 1)
+
+    out = [{"x": round(pad + i * step, 1), "y": y(p["soreness"]), "yi": y(p["intensity"]),
+            "label": p["date"].strftime("%d %b"), "soreness": p["soreness"],
+            "intensity": p["intensity"]} for i, p in enumerate(points)]
+    return {
+        "points": out, "width": width, "height": height, "pad": pad,
+        "line": " ".join(f"{p['x']},{p['y']}" for p in out),
+        "iline": " ".join(f"{p['x']},{p['yi']}" for p in out),
+        "grid": [{"v": v, "y": y(v)} for v in (0, 5, 10)],
+    }
+
+
+@bp.post("/therapist/clients/<int:client_id>/confirm-intake")
+def confirm_intake(client_id: int) -> Response:
+    """Confirm a "confirm first" intake: the client's pending bookings become booked."""
+    from clinic_app.services import care
+
+    person = _my_client(client_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        confirmed = care.confirm_intake(db.session, person, current_user, now())
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        db.session.commit()
+        flash(f"Intake confirmed; {len(confirmed)} booking(s) confirmed and the client told.",
+              "success")
+    if request.form.get("back") == "review":
+        return redirect(url_for("therapist.review"))
+    return redirect(url_for("therapist.client", client_id=client_id))
+
+
+@bp.get("/therapist/review")
+def review() -> str:
+    """Pending "confirm first" bookings, red flags, referrals and reviews, urgent first."""
+    from clinic_app.services import care
+
+    items = care.review_queue(db.session, _me(), now())
+    db.session.commit()
+    return render_template("therapist/review.html", items=items, confirm_form=ConfirmForm(),
+                           decline_form=DeclineForm())
+
+
+# --- calendar feed ----------------------------------------------------------------------------
+
+
+@bp.get("/therapist/calendar")
+def calendar() -> str:
+    """The private calendar feed URL, to copy into a calendar app."""
+    from clinic_app.services.calendar import feed_url
+
+    return render_template("therapist/calendar.html", url=feed_url(_me()), form=ConfirmForm())
+
+
+@bp.post("/therapist/calendar/regenerate")
+def calendar_regenerate() -> Response:
+    """A new feed URL; the old one stops working at once."""
+    from clinic_app.services.calendar import regenerate_feed_token
+
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    regenerate_feed_token(db.session, _me())
+    db.session.commit()
+    flash("New calendar address created. The old one no longer works: update your calendar "
+          "app.", "success")
+    return redirect(url_for("therapist.calendar"))
