@@ -24,6 +24,8 @@ from clinic_app.extensions import db
 from clinic_app.mail.outbox import DispatchResult
 from clinic_app.mail.outbox import default_worker_id
 from clinic_app.mail.outbox import dispatch
+from clinic_app.mail.outbox import purge
+from clinic_app.services import notifications  # registers the send checks
 
 log = logging.getLogger("clinic_app.worker")
 
@@ -56,9 +58,93 @@ def dispatch_outbox_job(app: Flask, worker_id: str | None = None) -> DispatchRes
     return total
 
 
-# Extra fixed jobs (planner, housekeeping, daily agenda) register here:
-# name -> (function(app), trigger kwargs for add_job).
-EXTRA_JOBS: dict[str, tuple[Callable[[Flask], Any], dict[str, Any]]] = {}
+def plan_due_messages_job(app: Flask) -> notifications.PlanResult:
+    """Write the messages that depend on later facts ("still sore?", prompts, recalls)."""
+    with app.app_context():
+        try:
+            result = notifications.plan_due_messages(db.session, app.extensions["clock"].now())
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+        finally:
+            db.session.remove()
+    if result.still_sore or result.prompts or result.recalls:
+        log.info("planned %s still-sore, %s rebooking prompts, %s recalls",
+                 result.still_sore, result.prompts, result.recalls)
+    return result
+
+
+# One-time tokens are kept a week past expiry so that an old link still says "expired"
+# or "already used" rather than "not valid"; then they go.
+TOKEN_GRACE = timedelta(days=7)
+
+
+def housekeeping_job(app: Flask) -> dict[str, int]:
+    """Delete sent outbox rows older than 90 days and long-expired one-time tokens."""
+    from sqlalchemy import delete
+
+    from clinic_app.models.accounts import OneTimeToken
+
+    with app.app_context():
+        now = app.extensions["clock"].now()
+        try:
+            outbox_rows = purge(db.session, now=now)
+            tokens = db.session.execute(
+                delete(OneTimeToken).where(OneTimeToken.expires_at < now - TOKEN_GRACE)
+            ).rowcount or 0
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+        finally:
+            db.session.remove()
+    if outbox_rows or tokens:
+        log.info("housekeeping: deleted %s outbox rows and %s old tokens", outbox_rows, tokens)
+    return {"outbox": outbox_rows, "tokens": tokens}
+
+
+def daily_agenda_job(app: Flask) -> int:
+    """Write today's agenda (clinic zone) for each therapist with bookings; once a day."""
+    with app.app_context():
+        try:
+            made = notifications.daily_agenda(db.session, app.extensions["clock"].now())
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+        finally:
+            db.session.remove()
+    log.info("daily agenda: %s written", made)
+    return made
+
+
+def clinic_timezone(app: Flask) -> str:
+    """The clinic's zone from the settings row (the configured default if unreadable)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from clinic_app.services.settings import get_settings
+
+    with app.app_context():
+        try:
+            zone = get_settings(db.session).timezone
+            db.session.commit()
+        except SQLAlchemyError as exc:
+            db.session.rollback()
+            zone = app.config["TIMEZONE"]
+            log.warning("clinic zone unreadable (%s); using %s", exc.__class__.__name__, zone)
+        finally:
+            db.session.remove()
+    return zone
+
+
+# Extra fixed jobs register here: name -> (function(app), trigger kwargs for add_job).
+# The daily agenda is added by ``configure`` (its cron needs the clinic's zone). A change
+# of the clinic's zone takes effect for the agenda when the worker restarts.
+EXTRA_JOBS: dict[str, tuple[Callable[[Flask], Any], dict[str, Any]]] = {
+    "plan_due_messages": (plan_due_messages_job, {"trigger": "interval", "minutes": 1}),
+    "housekeeping": (housekeeping_job, {"trigger": "interval", "hours": 1}),
+}
 
 
 def configure(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
@@ -75,6 +161,17 @@ def configure(scheduler: BaseScheduler, app: Flask) -> BaseScheduler:
     for name, (func, trigger) in EXTRA_JOBS.items():
         scheduler.add_job(func, args=[app], id=name, replace_existing=True,
                           **{**JOB_DEFAULTS, **trigger})
+    scheduler.add_job(
+        daily_agenda_job,
+        "cron",
+        hour=7,
+        minute=0,
+        timezone=clinic_timezone(app),
+        args=[app],
+        id="daily_agenda",
+        replace_existing=True,
+        **JOB_DEFAULTS,
+    )
     return scheduler
 
 

@@ -15,8 +15,9 @@ def register_web(app: Flask) -> None:
     from clinic_app.web import client
     from clinic_app.web import dev
     from clinic_app.web import main
+    from clinic_app.web import notify
     from clinic_app.web import therapist
 
     for module in (main, auth, account, dev, client, therapist, admin, admin_outbox, checkin,
-                   calendar):
+                   calendar, notify):
         app.register_blueprint(module.bp)
