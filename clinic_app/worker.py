@@ -12,6 +12,9 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
+from sqlalchemy.orm import Session
 
 from clinic_app.extensions import db
 from clinic_app.mail.outbox import DispatchResult
@@ -58,17 +62,25 @@ def dispatch_outbox_job(app: Flask, worker_id: str | None = None) -> DispatchRes
     return total
 
 
-def plan_due_messages_job(app: Flask) -> notifications.PlanResult:
-    """Write the messages that depend on later facts ("still sore?", prompts, recalls)."""
+@contextmanager
+def unit_of_work(app: Flask) -> Iterator[tuple[Session, datetime]]:
+    """A job's one transaction: an app context, the session and ``now``; commit on
+    success, roll back on error, and always hand the connection back."""
     with app.app_context():
         try:
-            result = notifications.plan_due_messages(db.session, app.extensions["clock"].now())
+            yield db.session, app.extensions["clock"].now()
             db.session.commit()
         except Exception:
             db.session.rollback()
             raise
         finally:
             db.session.remove()
+
+
+def plan_due_messages_job(app: Flask) -> notifications.PlanResult:
+    """Write the messages that depend on later facts ("still sore?", prompts, recalls)."""
+    with unit_of_work(app) as (session, now):
+        result = notifications.plan_due_messages(session, now)
     if result.still_sore or result.prompts or result.recalls:
         log.info("planned %s still-sore, %s rebooking prompts, %s recalls",
                  result.still_sore, result.prompts, result.recalls)
@@ -86,19 +98,11 @@ def housekeeping_job(app: Flask) -> dict[str, int]:
 
     from clinic_app.models.accounts import OneTimeToken
 
-    with app.app_context():
-        now = app.extensions["clock"].now()
-        try:
-            outbox_rows = purge(db.session, now=now)
-            tokens = db.session.execute(
-                delete(OneTimeToken).where(OneTimeToken.expires_at < now - TOKEN_GRACE)
-            ).rowcount or 0
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            raise
-        finally:
-            db.session.remove()
+    with unit_of_work(app) as (session, now):
+        outbox_rows = purge(session, now=now)
+        tokens = session.execute(
+            delete(OneTimeToken).where(OneTimeToken.expires_at < now - TOKEN_GRACE)
+        ).rowcount or 0
     if outbox_rows or tokens:
         log.info("housekeeping: deleted %s outbox rows and %s old tokens", outbox_rows, tokens)
     return {"outbox": outbox_rows, "tokens": tokens}
@@ -106,15 +110,8 @@ def housekeeping_job(app: Flask) -> dict[str, int]:
 
 def daily_agenda_job(app: Flask) -> int:
     """Write today's agenda (clinic zone) for each therapist with bookings; once a day."""
-    with app.app_context():
-        try:
-            made = notifications.daily_agenda(db.session, app.extensions["clock"].now())
-            db.session.commit()
-        except Exception:
-            db.session.rollback()
-            raise
-        finally:
-            db.session.remove()
+    with unit_of_work(app) as (session, now):
+        made = notifications.daily_agenda(session, now)
     log.info("daily agenda: %s written", made)
     return made
 
