@@ -23,6 +23,7 @@ from datetime import date
 from datetime import datetime
 from datetime import time
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date
@@ -30,6 +31,7 @@ from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import Time
 from sqlalchemy import and_
+from sqlalchemy import bindparam
 from sqlalchemy import cast
 from sqlalchemy import literal_column
 from sqlalchemy import null
@@ -119,31 +121,36 @@ def rules_from(settings: ClinicSettings) -> pure.Rules:
     )
 
 
+# The hot-path statements are built once, with bind parameters, and run on the Core
+# connection: building expressions and going through the ORM layer cost more than the
+# SQL itself here (measured with cProfile in bench/availability.py).
+_SERVICE_STMT = (
+    select(
+        Service.id,
+        Service.name,
+        Service.active,
+        Service.duration_minutes,
+        Service.buffer_before_minutes,
+        Service.buffer_after_minutes,
+        Service.price_cents,
+        Therapist.id,
+        Room.id,
+    )
+    .select_from(Service)
+    .outerjoin(service_therapists, service_therapists.c.service_id == Service.id)
+    .outerjoin(
+        Therapist,
+        and_(Therapist.id == service_therapists.c.therapist_id, Therapist.active.is_(True)),
+    )
+    .outerjoin(service_rooms, service_rooms.c.service_id == Service.id)
+    .outerjoin(Room, and_(Room.id == service_rooms.c.room_id, Room.active.is_(True)))
+    .where(Service.id == bindparam("service_id"))
+)
+
+
 def load_service(session: Session, service_id: int) -> ServiceInfo:
     """The service with its active therapists and rooms, in one query; NotFound if missing."""
-    stmt = (
-        select(
-            Service.id,
-            Service.name,
-            Service.active,
-            Service.duration_minutes,
-            Service.buffer_before_minutes,
-            Service.buffer_after_minutes,
-            Service.price_cents,
-            Therapist.id,
-            Room.id,
-        )
-        .select_from(Service)
-        .outerjoin(service_therapists, service_therapists.c.service_id == Service.id)
-        .outerjoin(
-            Therapist,
-            and_(Therapist.id == service_therapists.c.therapist_id, Therapist.active.is_(True)),
-        )
-        .outerjoin(service_rooms, service_rooms.c.service_id == Service.id)
-        .outerjoin(Room, and_(Room.id == service_rooms.c.room_id, Room.active.is_(True)))
-        .where(Service.id == service_id)
-    )
-    rows = session.execute(stmt).all()
+    rows = session.connection().execute(_SERVICE_STMT, {"service_id": service_id}).all()
     if not rows:
         raise NotFound("There is no such service.", fields={"service_id": "No such service."})
     first = rows[0]
@@ -164,6 +171,83 @@ def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
+def _schedule_statement() -> Any:
+    """Weekly hours, overrides and closures for ``:tids`` and ``:date_from..:date_to``."""
+    weekly = select(
+        literal_column("'w'").label("src"),
+        WeeklyHours.therapist_id.label("tid"),
+        WeeklyHours.weekday.label("weekday"),
+        WeeklyHours.effective_from.label("d1"),
+        cast(null(), Date).label("d2"),
+        cast(null(), String).label("kind"),
+        WeeklyHours.start_time.label("t1"),
+        WeeklyHours.end_time.label("t2"),
+    ).where(
+        WeeklyHours.therapist_id.in_(bindparam("tids", expanding=True)),
+        WeeklyHours.effective_from <= bindparam("date_to"),
+    )
+    overrides = select(
+        literal_column("'o'"),
+        HoursOverride.therapist_id,
+        cast(null(), Integer),
+        HoursOverride.start_date,
+        HoursOverride.end_date,
+        HoursOverride.kind,
+        HoursOverride.start_time,
+        HoursOverride.end_time,
+    ).where(
+        HoursOverride.therapist_id.in_(bindparam("tids", expanding=True)),
+        HoursOverride.start_date <= bindparam("date_to"),
+        HoursOverride.end_date >= bindparam("date_from"),
+    )
+    closures_q = select(
+        literal_column("'c'"),
+        cast(null(), Integer),
+        cast(null(), Integer),
+        Closure.start_date,
+        Closure.end_date,
+        cast(null(), String),
+        cast(null(), Time),
+        cast(null(), Time),
+    ).where(
+        Closure.start_date <= bindparam("date_to"), Closure.end_date >= bindparam("date_from")
+    )
+    return union_all(weekly, overrides, closures_q)
+
+
+_SCHEDULE_STMT = _schedule_statement()
+_BUSY_STMTS: dict[str, Any] = {}
+
+
+def _busy_statement(dialect: str) -> Any:
+    """Held time of active bookings touching ``[:lo, :hi)`` for ``:tids`` or ``:rids``.
+
+    ``blocked_start > :lo_bound`` (``:lo`` minus the longest possible hold) bounds the
+    ``blocked_start`` index on both sides; ``blocked_end > :lo`` is the true filter.
+    Timestamps are read raw (see :func:`clinic_app.db.raw_timestamp`).
+    """
+    stmt = _BUSY_STMTS.get(dialect)
+    if stmt is None:
+        stmt = select(
+            Booking.therapist_id,
+            Booking.room_id,
+            raw_timestamp(Booking.blocked_start, dialect),
+            raw_timestamp(Booking.blocked_end, dialect),
+        ).where(
+            Booking.status != BookingStatus.CANCELLED.value,
+            Booking.blocked_start > bindparam("lo_bound"),
+            Booking.blocked_start < bindparam("hi"),
+            Booking.blocked_end > bindparam("lo"),
+            or_(
+                Booking.therapist_id.in_(bindparam("tids", expanding=True)),
+                Booking.room_id.in_(bindparam("rids", expanding=True)),
+            ),
+            Booking.id != bindparam("exclude_id"),
+        )
+        _BUSY_STMTS[dialect] = stmt
+    return stmt
+
+
 def load_search_data(
     session: Session,
     *,
@@ -182,46 +266,12 @@ def load_search_data(
     """
     rules = rules_from(settings)
     tids = sorted(set(therapist_ids))
-    weekly = select(
-        literal_column("'w'").label("src"),
-        WeeklyHours.therapist_id.label("tid"),
-        WeeklyHours.weekday.label("weekday"),
-        WeeklyHours.effective_from.label("d1"),
-        cast(null(), Date).label("d2"),
-        cast(null(), String).label("kind"),
-        WeeklyHours.start_time.label("t1"),
-        WeeklyHours.end_time.label("t2"),
-    ).where(WeeklyHours.therapist_id.in_(tids), WeeklyHours.effective_from <= date_to)
-    overrides = select(
-        literal_column("'o'"),
-        HoursOverride.therapist_id,
-        cast(null(), Integer),
-        HoursOverride.start_date,
-        HoursOverride.end_date,
-        HoursOverride.kind,
-        HoursOverride.start_time,
-        HoursOverride.end_time,
-    ).where(
-        HoursOverride.therapist_id.in_(tids),
-        HoursOverride.start_date <= date_to,
-        HoursOverride.end_date >= date_from,
-    )
-    closures_q = select(
-        literal_column("'c'"),
-        cast(null(), Integer),
-        cast(null(), Integer),
-        Closure.start_date,
-        Closure.end_date,
-        cast(null(), String),
-        cast(null(), Time),
-        cast(null(), Time),
-    ).where(Closure.start_date <= date_to, Closure.end_date >= date_from)
-
     weekly_rows: dict[int, list[pure.WeeklyRange]] = {t: [] for t in tids}
     override_rows: dict[int, list[pure.HoursOverride]] = {t: [] for t in tids}
     closures: list[tuple[date, date]] = []
-    for src, tid, weekday, d1, d2, kind, t1, t2 in session.execute(
-        union_all(weekly, overrides, closures_q)
+    conn = session.connection()
+    for src, tid, weekday, d1, d2, kind, t1, t2 in conn.execute(
+        _SCHEDULE_STMT, {"tids": tids, "date_from": date_from, "date_to": date_to}
     ):
         if src == "w":
             weekly_rows[tid].append(pure.WeeklyRange(weekday, t1, t2, d1))
@@ -240,28 +290,16 @@ def load_search_data(
         minutes=service.duration_minutes + service.buffer_after_minutes
     )
     rids = list(service.room_ids)
-    # Hot path: thousands of timestamps per call, read raw and converted in one step.
-    dialect = session.get_bind().dialect.name
-    busy_q = select(
-        Booking.therapist_id,
-        Booking.room_id,
-        raw_timestamp(Booking.blocked_start, dialect),
-        raw_timestamp(Booking.blocked_end, dialect),
-    ).where(
-        Booking.status != BookingStatus.CANCELLED.value,
-        # Bounds the blocked_start index on both sides; blocked_end > lo is the true filter.
-        Booking.blocked_start > lo - MAX_BLOCKED,
-        Booking.blocked_start < hi,
-        Booking.blocked_end > lo,
-        or_(Booking.therapist_id.in_(tids), Booking.room_id.in_(rids)),
-    )
-    if exclude_booking_id is not None:
-        busy_q = busy_q.where(Booking.id != exclude_booking_id)
+    busy_rows = conn.execute(
+        _busy_statement(conn.dialect.name),
+        {"tids": tids, "rids": rids, "lo": lo, "hi": hi, "lo_bound": lo - MAX_BLOCKED,
+         "exclude_id": exclude_booking_id or 0},
+    ).all()  # one fetchall: iterating the result would fetch row by row
     therapist_busy: dict[int, list[Interval]] = {}
     room_busy: dict[int, list[Interval]] = {}
     tset = set(tids)
     rset = set(rids)
-    for tid, rid, b_start, b_end in session.execute(busy_q):
+    for tid, rid, b_start, b_end in busy_rows:
         interval = Interval(utc_from_raw(b_start), utc_from_raw(b_end))
         if tid in tset:
             therapist_busy.setdefault(tid, []).append(interval)
