@@ -26,6 +26,7 @@ from clinic_app.services import accounts
 from clinic_app.services import admin as svc
 from clinic_app.services.settings import clinic_zone
 from clinic_app.services.settings import get_settings
+from clinic_app.web.fields import opts
 from clinic_app.web.forms import ConfirmForm
 from clinic_app.web.forms_admin import BookingFilterForm
 from clinic_app.web.forms_admin import ClosureForm
@@ -34,7 +35,6 @@ from clinic_app.web.forms_admin import OnBehalfForm
 from clinic_app.web.forms_admin import RoomForm
 from clinic_app.web.forms_admin import ServiceForm
 from clinic_app.web.forms_admin import SettingsForm
-from clinic_app.web.forms_admin import opts
 from clinic_app.web.util import apply_error
 from clinic_app.web.util import now
 

@@ -12,8 +12,6 @@ from flask import render_template
 from flask import request
 from flask_wtf import FlaskForm
 from wtforms import RadioField
-from wtforms import SelectMultipleField
-from wtforms import widgets
 from wtforms.validators import InputRequired
 from wtforms.validators import Optional
 
@@ -23,29 +21,24 @@ from clinic_app.errors import ValidationFailed
 from clinic_app.extensions import db
 from clinic_app.scheduling.followup import RED_FLAGS
 from clinic_app.services import care
+from clinic_app.web.fields import CheckboxList
+from clinic_app.web.fields import opts
 from clinic_app.web.util import apply_error
 from clinic_app.web.util import now
 
 bp = Blueprint("checkin", __name__)
 
-SORENESS_CHOICES = [(str(n), str(n)) for n in range(11)]
-PROGRESS_CHOICES = [("better", "Better"), ("same", "About the same"), ("worse", "Worse")]
-
-
-class MultiCheckboxField(SelectMultipleField):
-    """Checkboxes, one per choice, each with its own label."""
-
-    widget = widgets.ListWidget(prefix_label=False)
-    option_widget = widgets.CheckboxInput()
+SORENESS_CHOICES = opts((n, str(n)) for n in range(11))
+PROGRESS_CHOICES = opts([("better", "Better"), ("same", "About the same"), ("worse", "Worse")])
 
 
 class CheckinForm(FlaskForm):
     soreness = RadioField(
         "How sore are you today? 0 = not at all, 10 = the worst you can imagine",
         choices=SORENESS_CHOICES, validators=[InputRequired("Choose a number from 0 to 10.")])
-    red_flags = MultiCheckboxField(
+    red_flags = CheckboxList(
         "Do you have any of these? Tick all that apply (most people have none)",
-        choices=list(RED_FLAGS.items()), validators=[Optional()])
+        choices=opts(RED_FLAGS.items()), validators=[Optional()])
     progress = RadioField(
         "Compared with before your first session in this course, your problem is",
         choices=PROGRESS_CHOICES, validators=[Optional()])
@@ -53,7 +46,7 @@ class CheckinForm(FlaskForm):
 
 class StillSoreForm(FlaskForm):
     still_sore = RadioField("Are you still sore from your session?",
-                            choices=[("yes", "Yes, still sore"), ("no", "No, it has passed")],
+                            choices=opts([("yes", "Yes, still sore"), ("no", "No, it has passed")]),
                             validators=[InputRequired("Tell us whether you are still sore.")])
     soreness = RadioField("If you are, how sore? 0-10 (optional)", choices=SORENESS_CHOICES,
                           validators=[Optional()])

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
-
 from flask_wtf import FlaskForm
 from wtforms import BooleanField
 from wtforms import DateField
@@ -12,28 +9,16 @@ from wtforms import DecimalField
 from wtforms import EmailField
 from wtforms import IntegerField
 from wtforms import SelectField
-from wtforms import SelectMultipleField
 from wtforms import StringField
 from wtforms import TextAreaField
-from wtforms import widgets
-from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired
 from wtforms.validators import InputRequired
 from wtforms.validators import Length
 from wtforms.validators import NumberRange
 from wtforms.validators import Optional
 
-
-def opts(pairs: Iterable[tuple[Any, str]]) -> list[SelectChoice]:
-    """``(value, label)`` pairs as WTForms choices (tuples are deprecated in WTForms 3.3)."""
-    return [SelectChoice(str(value), label) for value, label in pairs]
-
-
-class CheckboxList(SelectMultipleField):
-    """A multiple choice shown as labelled checkboxes (keyboard friendly, no JS)."""
-
-    widget = widgets.ListWidget(prefix_label=False)
-    option_widget = widgets.CheckboxInput()
+from clinic_app.web.fields import CheckboxList
+from clinic_app.web.fields import opts
 
 
 class ServiceForm(FlaskForm):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import os
 import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,13 @@ from tests.factories import PASSWORD
 from tests.live_server import LiveServer
 from tests.live_server import start_live_server
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The README's screenshots are refreshed with CLINIC_UPDATE_SCREENSHOTS=1; other runs write
+# them to a scratch folder, so a test run does not change tracked files.
+SCREENSHOTS = (
+    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    if os.environ.get("CLINIC_UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "clinic-screenshots"
+)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -67,7 +74,7 @@ class Site:
 
     @staticmethod
     def shot(page: Page, name: str) -> None:
-        """Save a full-page screenshot to docs/screenshots/<name>.png (overwritten each run)."""
+        """Save a full-page screenshot ``<name>.png`` in SCREENSHOTS (overwritten each run)."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
