@@ -31,6 +31,11 @@ recall                        8 weeks after the      planner; non-essential; sam
 daily_agenda                  07:00 clinic time      the worker's cron job
 ============================  =====================  ==========================================
 
+The rebooking prompt offers up to six free slots inside the window (from ``ideal`` to
+``latest``, else from ``earliest``), the last session's therapist first, each linking to
+the booking confirm page; one slot search per prompt. A prompt written long before its
+due time is rendered again ``PROMPT_REFRESH_LEAD`` before it goes, so its slots are fresh.
+
 Time: "24 h before" means 24 *elapsed* hours (absolute time, ``start - timedelta(hours=24)``),
 not "the same wall-clock time the day before". Across a DST change the two differ by an
 hour: a 09:00 BST appointment on Mon 30 March 2026 (the day after the clocks went forward)
@@ -104,6 +109,10 @@ STILL_SORE_WINDOW = timedelta(days=5)
 RECALL_WINDOW = timedelta(days=14)
 PROMPT_STALE_DAYS = 7
 PROMPT_LOCAL_TIME = time(10, 0)  # the prompt goes out at a humane hour on the ideal date
+PROMPT_SLOTS = 6  # free slots a rebooking prompt offers
+# A prompt written long before it is due is rendered again this long before it goes, so
+# that the slots it offers are still free.
+PROMPT_REFRESH_LEAD = timedelta(hours=1)
 AGENDA_LOCAL_TIME = time(7, 0)
 # Messages that make no sense long after the fact.
 AFTERCARE_STALE = timedelta(days=3)
@@ -467,10 +476,6 @@ def plan_due_messages(session: Session, now: datetime) -> PlanResult:
     return result
 
 
-def _key_exists(key: str) -> Any:
-    return exists().where(OutboxMessage.key == key)
-
-
 def _plan_still_sore(session: Session, now: datetime) -> int:
     """ "Still sore?" at end + 72 h for completed bookings whose 24 h soreness was >= 4."""
     rows = session.scalars(
@@ -557,31 +562,126 @@ def _plan_rebooking_prompts(session: Session, now: datetime) -> int:
         if newer is not None:
             continue
         key = f"booking:{rec.booking_id}:rebooking-prompt:{rec.ideal.isoformat()}"
-        if session.scalar(select(_key_exists(key))):
+        due = datetime.combine(rec.ideal, PROMPT_LOCAL_TIME, tzinfo=zone)
+        existing = session.execute(
+            select(OutboxMessage.id, OutboxMessage.status, OutboxMessage.due_at,
+                   OutboxMessage.created_at).where(OutboxMessage.key == key)
+        ).first()
+        if existing is not None:
+            # Written days ago: its slots are stale, so render it again shortly before it
+            # goes (once: the refresh moves ``created_at`` into the lead window).
+            if (existing.status == OutboxStatus.PENDING.value
+                    and existing.due_at <= now + PROMPT_REFRESH_LEAD
+                    and existing.created_at < existing.due_at - PROMPT_REFRESH_LEAD):
+                message = _prompt_message(session, rec, booking, now,
+                                          send_at=max(existing.due_at, now), zone=zone)
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == existing.id,
+                           OutboxMessage.status == OutboxStatus.PENDING.value)
+                    .values(subject=message.subject, body_text=message.text,
+                            body_html=message.html, headers=dict(message.headers),
+                            created_at=now)
+                    .execution_options(synchronize_session=False)
+                )
             continue
         # A newer recommendation (therapist override) replaces an unsent older prompt.
         retire(session, booking_id=rec.booking_id, kinds=[REBOOKING_PROMPT], now=now)
-        client = booking.client
-        due = datetime.combine(rec.ideal, PROMPT_LOCAL_TIME, tzinfo=zone)
-        _put(
+        send_at = max(due, now)
+        enqueue(
             session,
-            template="rebooking_prompt",
-            to=client.email,
             key=key,
             kind=REBOOKING_PROMPT,
+            message=_prompt_message(session, rec, booking, now, send_at=send_at, zone=zone),
             now=now,
-            due_at=max(due, now),
-            booking=booking,
-            user=client,
-            person=client,
-            last=_view(booking, zone),
-            earliest=_day(rec.earliest),
-            ideal=_day(rec.ideal),
-            latest=_day(rec.latest),
-            book_url=_absolute("client.book"),
+            due_at=send_at,
+            booking_id=booking.id,
+            user_id=booking.client_id,
+            essential=False,
         )
         made += 1
     return made
+
+
+@dataclass
+class SlotView:
+    """One free slot offered in a rebooking prompt (times in the clinic zone)."""
+
+    when: str
+    therapist: str
+    same_therapist: bool
+    url: str
+
+
+def _prompt_message(session: Session, rec: Recommendation, booking: Booking, now: datetime,
+                    *, send_at: datetime, zone: ZoneInfo) -> Any:
+    """The rendered rebooking prompt: the window plus up to PROMPT_SLOTS free slots."""
+    client = booking.client
+    slots, service_id = _prompt_slots(session, rec, client, now, send_at=send_at)
+    book_url = (_absolute("client.book_service", "/book", service_id=service_id)
+                if service_id is not None else _absolute("client.book"))
+    context: dict[str, Any] = {}
+    context["unsubscribe_url"], headers = _unsubscribe_bits(client)
+    return render_email(
+        "rebooking_prompt", client.email, headers=headers,
+        person=client, last=_view(booking, zone), earliest=_day(rec.earliest),
+        ideal=_day(rec.ideal), latest=_day(rec.latest), book_url=book_url, slots=slots,
+        zone_key=zone.key, **context,
+    )
+
+
+def _prompt_slots(session: Session, rec: Recommendation, client: User, now: datetime, *,
+                  send_at: datetime) -> tuple[list[SlotView], int | None]:
+    """Free slots inside the window, the last session's therapist first (R5), then others.
+
+    From ``ideal`` to ``latest``; if that has nothing, from ``earliest``. Only slots that
+    still respect the minimum notice when the email goes out. One slot search (via
+    ``care.next_session_options``) per prompt; returns the slots and the service's id.
+    """
+    # Imported here: the care module imports this one.
+    from clinic_app.errors import DomainError
+    from clinic_app.services.care import next_session_options
+
+    clinic = get_settings(session)
+    zone = _zone(clinic)
+    try:
+        options = next_session_options(session, client, now)
+    except DomainError:
+        return [], None  # e.g. the service is no longer offered: link to the booking page
+    if options.service_id is None or not options.bookable:
+        return [], options.service_id
+    if options.recommendation is None or options.recommendation.id != rec.id:
+        return [], options.service_id  # a newer window exists; do not offer another one's
+    not_before = send_at + timedelta(minutes=clinic.min_notice_minutes)
+
+    def within(first: date | None) -> list[Any]:
+        if first is None or rec.latest is None:
+            return []
+        found = []
+        for group in (options.same_therapist, options.other_therapists):
+            found.extend(sorted(
+                (s for s in group if s.start >= not_before
+                 and first <= s.start.astimezone(zone).date() <= rec.latest),
+                key=lambda s: s.start))
+        return found
+
+    chosen = (within(rec.ideal) or within(rec.earliest))[:PROMPT_SLOTS]
+    names = dict(session.execute(
+        select(Therapist.id, User.name).join(User, User.id == Therapist.user_id)
+        .where(Therapist.id.in_({s.therapist_id for s in chosen}))
+    ).all()) if chosen else {}
+    return [
+        SlotView(
+            when=format_local(s.start, zone),
+            therapist=names.get(s.therapist_id, ""),
+            same_therapist=s.therapist_id == options.therapist_id,
+            # The confirm step of the booking path, for that therapist at that time.
+            url=_absolute("client.book_confirm", "/book", service_id=options.service_id,
+                          start=s.start.isoformat(), therapist=s.therapist_id,
+                          chosen=s.therapist_id),
+        )
+        for s in chosen
+    ], options.service_id
 
 
 def _day(value: date | None) -> str:
