@@ -97,15 +97,18 @@ def housekeeping_job(app: Flask) -> dict[str, int]:
     from sqlalchemy import delete
 
     from clinic_app.models.accounts import OneTimeToken
+    from clinic_app.services.privacy import purge_expired_health_records
 
     with unit_of_work(app) as (session, now):
         outbox_rows = purge(session, now=now)
         tokens = session.execute(
             delete(OneTimeToken).where(OneTimeToken.expires_at < now - TOKEN_GRACE)
         ).rowcount or 0
-    if outbox_rows or tokens:
-        log.info("housekeeping: deleted %s outbox rows and %s old tokens", outbox_rows, tokens)
-    return {"outbox": outbox_rows, "tokens": tokens}
+        health = purge_expired_health_records(session, now)
+    if outbox_rows or tokens or health:
+        log.info("housekeeping: deleted %s outbox rows, %s old tokens and %s expired health "
+                 "records", outbox_rows, tokens, health)
+    return {"outbox": outbox_rows, "tokens": tokens, "health_records": health}
 
 
 def daily_agenda_job(app: Flask) -> int:

@@ -1,8 +1,12 @@
-"""The logged-in user's own account: password, email, preferences, sessions."""
+"""The logged-in user's own account: password, email, preferences, sessions, and for
+clients their data export and account closure."""
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint
+from flask import abort
 from flask import flash
 from flask import redirect
 from flask import render_template
@@ -12,11 +16,15 @@ from flask_login import current_user
 from flask_login import login_required
 from flask_login import login_user
 from flask_login import logout_user
+from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
+from wtforms import PasswordField
+from wtforms.validators import DataRequired
 
 from clinic_app.errors import DomainError
 from clinic_app.extensions import db
 from clinic_app.services import accounts
+from clinic_app.services import privacy
 from clinic_app.web.forms import ChangeEmailForm
 from clinic_app.web.forms import ChangePasswordForm
 from clinic_app.web.forms import ConfirmForm
@@ -27,12 +35,19 @@ from clinic_app.web.util import now
 bp = Blueprint("account", __name__, url_prefix="/account")
 
 
+class CloseAccountForm(FlaskForm):
+    """Closing an account needs the password again."""
+
+    password = PasswordField("Your password", validators=[DataRequired()])
+
+
 def _page(status: int = 200, **forms: object) -> tuple[str, int]:
     context = {
         "password_form": ChangePasswordForm(prefix="pw"),
         "email_form": ChangeEmailForm(prefix="em"),
         "prefs_form": PreferencesForm(prefix="pr", wants_prompts=current_user.wants_prompts),
         "confirm_form": ConfirmForm(),
+        "close_form": CloseAccountForm(prefix="close"),
     }
     context.update(forms)
     return render_template("account/overview.html", **context), status
@@ -105,3 +120,39 @@ def logout_everywhere() -> Response:
         flash("You are logged out on every device.", "info")
         return redirect(url_for("auth.login"))
     return redirect(request.referrer or url_for("account.overview"))
+
+
+@bp.get("/export")
+@login_required
+def export() -> Response:
+    """Download everything the clinic holds about the logged-in client as my-data.json."""
+    data = privacy.export_client_data(db.session, current_user, now())
+    db.session.commit()
+    body = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False)
+    return Response(body, mimetype="application/json", headers={
+        "Content-Disposition": 'attachment; filename="my-data.json"',
+        # Health data: never kept by a shared cache or the browser's.
+        "Cache-Control": "no-store",
+    })
+
+
+@bp.post("/close")
+@login_required
+def close() -> Response | tuple[str, int]:
+    """Close the client's account (password re-checked), log out and confirm."""
+    if not current_user.has_role("client"):
+        abort(403)
+    form = CloseAccountForm(prefix="close")
+    if form.validate_on_submit():
+        try:
+            cancelled = privacy.close_account(db.session, current_user,
+                                              form.password.data or "", now())
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+        else:
+            count = len(cancelled)
+            db.session.commit()
+            logout_user()
+            return render_template("account/closed.html", cancelled=count), 200
+    return _page(422, close_form=form)

@@ -18,9 +18,13 @@ from flask import render_template
 from flask import request
 from flask import url_for
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from sqlalchemy import func
 from sqlalchemy import select
 from werkzeug.wrappers import Response
+from wtforms import TextAreaField
+from wtforms.validators import DataRequired
+from wtforms.validators import Length
 
 from clinic_app.errors import DomainError
 from clinic_app.extensions import db
@@ -28,6 +32,7 @@ from clinic_app.models.accounts import User
 from clinic_app.models.booking import Booking
 from clinic_app.models.booking import BookingStatus
 from clinic_app.models.care import Intake
+from clinic_app.models.care import SessionRecord
 from clinic_app.models.schedule import Therapist
 from clinic_app.services.settings import clinic_zone
 from clinic_app.web.forms import ConfirmForm
@@ -271,8 +276,42 @@ def _my_booking(booking_id: int) -> Booking:
     return get_booking_for(db.session, booking_id, current_user)
 
 
+class AmendmentForm(FlaskForm):
+    """A dated addition to a session record once its 24 h edit window has passed."""
+
+    text = TextAreaField("Amendment", validators=[DataRequired(), Length(max=5000)])
+
+
+def _record_form_from(record: SessionRecord) -> SessionRecordForm:
+    """The edit form filled with the record as it stands."""
+    return SessionRecordForm(
+        formdata=None, regions=", ".join(record.regions), muscles=", ".join(record.muscles),
+        techniques=", ".join(record.techniques), intensity=record.intensity,
+        goal=record.goal, injury_date=record.injury_date, progress=record.progress or "",
+        notes=record.notes)
+
+
+def _record_from_form(form: SessionRecordForm) -> dict[str, Any]:
+    """The service's record fields from the completion/edit form."""
+    return {
+        "regions": split_list(form.regions.data), "muscles": split_list(form.muscles.data),
+        "techniques": split_list(form.techniques.data), "intensity": form.intensity.data,
+        "notes": form.notes.data or "", "goal": form.goal.data,
+        "injury_date": form.injury_date.data.isoformat() if form.injury_date.data else None,
+        "progress": form.progress.data or None,
+    }
+
+
+def _editable(record: SessionRecord, moment: datetime) -> bool:
+    from clinic_app.services.care import EDIT_WINDOW
+
+    return record.author_id == current_user.id and moment - record.created_at <= EDIT_WINDOW
+
+
 def _booking_page(b: Booking, record_form: SessionRecordForm | None = None,
-                  override_form: OverrideForm | None = None, status: int = 200) -> Page:
+                  override_form: OverrideForm | None = None, status: int = 200,
+                  edit_form: SessionRecordForm | None = None,
+                  amend_form: AmendmentForm | None = None) -> Page:
     from clinic_app.services import care
 
     moment = now()
@@ -283,12 +322,22 @@ def _booking_page(b: Booking, record_form: SessionRecordForm | None = None,
         course = care.current_course(db.session, b.client_id)
         record_form = SessionRecordForm(formdata=None, goal=course.goal if course else
                                         "chronic")
+    editable = record is not None and _editable(record, moment)
+    if record is not None and edit_form is None and editable:
+        edit_form = _record_form_from(record)
+    names = {}
+    if record is not None:
+        ids = {record.author_id, *(a.author_id for a in record.amendments)}
+        names = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(ids))).all())
     db.session.commit()
     return render_template(
         "therapist/booking.html", b=b, intake=intake, record=record, rec=rec,
         form=record_form, override_form=override_form or OverrideForm(formdata=None),
         confirm_form=ConfirmForm(), decline_form=DeclineForm(), flag_labels=care.FLAG_LABELS,
         questions=care.INTAKE_QUESTIONS, started=b.start_at <= moment,
+        editable=editable, edit_form=edit_form,
+        editable_until=record.created_at + care.EDIT_WINDOW if record else None,
+        amend_form=amend_form or AmendmentForm(formdata=None), author_names=names,
     ), status
 
 
@@ -306,13 +355,7 @@ def complete(booking_id: int) -> Page:
     b = _my_booking(booking_id)
     form = SessionRecordForm()
     if form.validate_on_submit():
-        record = {
-            "regions": split_list(form.regions.data), "muscles": split_list(form.muscles.data),
-            "techniques": split_list(form.techniques.data), "intensity": form.intensity.data,
-            "notes": form.notes.data or "", "goal": form.goal.data,
-            "injury_date": form.injury_date.data.isoformat() if form.injury_date.data else None,
-            "progress": form.progress.data or None,
-        }
+        record = _record_from_form(form)
         try:
             care.complete_session(db.session, b, actor=current_user, now=now(), record=record)
         except DomainError as exc:
@@ -324,6 +367,63 @@ def complete(booking_id: int) -> Page:
         flash("Session completed. The client gets their aftercare email.", "success")
         return redirect(url_for("therapist.booking", booking_id=b.id))
     return _booking_page(b, record_form=form, status=422)
+
+
+def _my_record(b: Booking) -> SessionRecord:
+    from clinic_app.services import care
+
+    record = care.get_session_record(db.session, b, current_user, now())
+    if record is None:
+        abort(404)
+    return record
+
+
+@bp.post("/therapist/bookings/<int:booking_id>/record")
+def edit_record(booking_id: int) -> Page:
+    """Change the session record within 24 h of writing it (its author only)."""
+    from clinic_app.services import care
+
+    b = _my_booking(booking_id)
+    record = _my_record(b)
+    form = SessionRecordForm()
+    if form.validate_on_submit():
+        try:
+            care.edit_session_record(db.session, record, actor=current_user, now=now(),
+                                     changes=_record_from_form(form))
+        except DomainError as exc:
+            db.session.rollback()
+            if exc.status == 404:
+                raise
+            apply_error(form, exc)
+            return _booking_page(_my_booking(booking_id), edit_form=form, status=exc.status)
+        db.session.commit()
+        flash("Session record updated; the follow-up window was recomputed.", "success")
+        return redirect(url_for("therapist.booking", booking_id=booking_id))
+    return _booking_page(b, edit_form=form, status=422)
+
+
+@bp.post("/therapist/bookings/<int:booking_id>/amendments")
+def amend_record(booking_id: int) -> Page:
+    """Add a dated amendment to the session record (the record itself stays as written)."""
+    from clinic_app.services import care
+
+    b = _my_booking(booking_id)
+    record = _my_record(b)
+    form = AmendmentForm()
+    if form.validate_on_submit():
+        try:
+            care.amend_session_record(db.session, record, actor=current_user, now=now(),
+                                      text=form.text.data or "")
+        except DomainError as exc:
+            db.session.rollback()
+            if exc.status == 404:
+                raise
+            apply_error(form, exc)
+            return _booking_page(_my_booking(booking_id), amend_form=form, status=exc.status)
+        db.session.commit()
+        flash("Amendment added to the session record.", "success")
+        return redirect(url_for("therapist.booking", booking_id=booking_id))
+    return _booking_page(b, amend_form=form, status=422)
 
 
 @bp.post("/therapist/bookings/<int:booking_id>/no-show")
