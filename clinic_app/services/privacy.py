@@ -39,6 +39,7 @@ from clinic_app.models.outbox import OutboxStatus
 from clinic_app.security import verify_password
 from clinic_app.services import accounts
 from clinic_app.services import booking as booking_service
+from clinic_app.services import notifications
 from clinic_app.services.settings import clinic_zone
 from clinic_app.services.settings import get_settings
 
@@ -158,7 +159,7 @@ def close_account(session: Session, client: User, password: str,
     """Close ``client``'s account after re-checking their password.
 
     Future bookings are cancelled through the normal path (the cancellation emails go
-    to the address the client had), pending non-essential emails are retired, then the
+    to the address the client had), every other unsent email to them is retired, then the
     user is anonymised at once and every session and token revoked. Health records stay
     until :func:`purge_expired_health_records` removes them. Returns the cancelled
     bookings. Forbidden (``not_a_client``) for staff; ValidationFailed on field
@@ -177,7 +178,10 @@ def close_account(session: Session, client: User, password: str,
         booking_service.cancel(session, b, actor=client, now=now, reason="Account closed")
     session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.user_id == client.id, OutboxMessage.essential.is_(False),
+        # Everything still unsent but the cancellation notices just written: a reminder,
+        # aftercare or check-in for a closed account would reach someone who left.
+        .where(OutboxMessage.user_id == client.id,
+               OutboxMessage.kind != notifications.CANCELLATION,
                OutboxMessage.status.in_([OutboxStatus.PENDING.value,
                                          OutboxStatus.FAILED.value]))
         .values(status=OutboxStatus.RETIRED.value,

@@ -186,7 +186,11 @@ def test_close_account_page_anonymises_cancels_and_revokes_everything(app, clien
                            body_text="b", essential=False, user_id=clinic.client.id,
                            status="pending", due_at=FUTURE, next_attempt_at=FUTURE,
                            created_at=PAST)
-    db.session.add(prompt)
+    checkin = OutboxMessage(key="checkin-1", kind="checkin_24h", to_addr=email, subject="s",
+                            body_text="b", essential=True, user_id=clinic.client.id,
+                            status="pending", due_at=FUTURE, next_attempt_at=FUTURE,
+                            created_at=PAST)
+    db.session.add_all([prompt, checkin])
     db.session.commit()
     headers = token_for(app, clinic.client)
     other_device = app.test_client()
@@ -207,6 +211,8 @@ def test_close_account_page_anonymises_cancels_and_revokes_everything(app, clien
     assert db.session.get(Booking, past.id).status == "completed"
     assert db.session.get(Booking, theirs.id).status == "booked"
     assert db.session.get(OutboxMessage, prompt.id).status == "retired"
+    # Essential mail for the old sessions goes too: nobody is there to read it.
+    assert db.session.get(OutboxMessage, checkin.id).status == "retired"
     # Health records are kept for the retention period.
     assert _count(db, SessionRecord) == 1 and _count(db, Intake) == 1
     # The cancellation went to the address the client had, not the anonymised one.
