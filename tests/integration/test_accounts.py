@@ -244,3 +244,29 @@ def test_open_redirect_is_refused(app, client):
         "email": "next@example.com", "password": PASSWORD})
     assert response.status_code == 302
     assert "evil.example" not in response.headers["Location"]
+
+
+def test_login_throttle_can_live_in_redis(tmp_path, clock):
+    """Several web workers share the throttle through Redis (CLINIC_RATELIMIT_STORAGE_URL)."""
+    import uuid
+
+    import redis
+
+    from clinic_app import create_app
+    from clinic_app.extensions import db as _db
+
+    email = f"{uuid.uuid4().hex}@example.com"  # a fresh key: Redis outlives the test
+    app = create_app({
+        "TESTING": True, "WTF_CSRF_ENABLED": False, "CLOCK": clock,
+        "INSTANCE_PATH": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
+        "RATELIMIT_STORAGE_URL": "redis://127.0.0.1:6379/15",
+        "LOGIN_LIMIT_PER_ACCOUNT": "2 per 15 minutes",
+    })
+    with app.app_context():
+        _db.create_all()
+    codes = [app.test_client().post("/login", data={"email": email, "password": "wrong-one"})
+             .status_code for _ in range(3)]
+    assert codes == [401, 401, 429]
+    # The counter is in Redis, where every worker process sees it.
+    keys = redis.Redis(host="127.0.0.1", port=6379, db=15).keys(f"*{email}*")
+    assert keys, "no throttle counter in Redis"
