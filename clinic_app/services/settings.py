@@ -13,11 +13,17 @@ from clinic_app.models.schedule import ClinicSettings
 
 def get_settings(session: Session) -> ClinicSettings:
     """The one settings row; created with the configured time zone if missing."""
-    row = session.scalar(select(ClinicSettings).order_by(ClinicSettings.id).limit(1))
+    # Asked for many times per request (every email, every date shown): after the first
+    # query the identity map answers, with no SQL until the transaction ends.
+    known = session.info.get("clinic_settings_id")
+    row = session.get(ClinicSettings, known) if known is not None else None
+    if row is None:
+        row = session.scalar(select(ClinicSettings).order_by(ClinicSettings.id).limit(1))
     if row is None:
         row = ClinicSettings(timezone=current_app.config["TIMEZONE"])
         session.add(row)
         session.flush()
+    session.info["clinic_settings_id"] = row.id
     return row
 
 
