@@ -12,8 +12,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm import joinedload
 
 from clinic_app.errors import NotFound
-from clinic_app.models.accounts import Role
-from clinic_app.models.accounts import User
 from clinic_app.models.booking import Booking
 from clinic_app.models.schedule import Therapist
 from clinic_app.security import new_token
@@ -42,33 +40,6 @@ def feed_url(therapist: Therapist) -> str:
     Calendar apps also accept it with the ``webcal://`` scheme, which opens them directly.
     """
     return f"{current_app.config['BASE_URL']}/calendar/{therapist.feed_token}.ics"
-
-
-def booking_for_viewer(session: Session, booking_id: int, viewer: User) -> Booking:
-    """The booking if ``viewer`` may see it: its client, its therapist or an admin.
-
-    Raises ``NotFound`` otherwise, so nobody learns that someone else's booking exists.
-    """
-    booking = session.scalar(
-        select(Booking)
-        .where(Booking.id == booking_id)
-        .options(
-            joinedload(Booking.service),
-            joinedload(Booking.room),
-            joinedload(Booking.client),
-            joinedload(Booking.therapist).joinedload(Therapist.user),
-        )
-    )
-    if booking is None:
-        raise NotFound("We could not find that booking.")
-    allowed = (
-        viewer.role == Role.ADMIN.value
-        or booking.client_id == viewer.id
-        or (viewer.role == Role.THERAPIST.value and booking.therapist.user_id == viewer.id)
-    )
-    if not allowed:
-        raise NotFound("We could not find that booking.")
-    return booking
 
 
 def therapist_for_feed(session: Session, token: str) -> Therapist:

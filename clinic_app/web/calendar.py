@@ -15,6 +15,7 @@ from clinic_app.mail.ics import CONTENT_TYPE
 from clinic_app.mail.ics import booking_calendar
 from clinic_app.mail.ics import feed_calendar
 from clinic_app.services import calendar as calendar_service
+from clinic_app.services.booking import get_booking_for
 from clinic_app.services.settings import get_settings
 from clinic_app.web.util import now
 
@@ -33,7 +34,7 @@ def _ics(data: bytes, filename: str, *, attachment: bool) -> Response:
 @login_required
 def booking_ics(booking_id: int) -> Response:
     """The booking as a calendar file, for its client, its therapist or an admin (404 else)."""
-    booking = calendar_service.booking_for_viewer(db.session, booking_id, current_user)
+    booking = get_booking_for(db.session, booking_id, current_user)
     settings = get_settings(db.session)
     data = booking_calendar(booking, zone=ZoneInfo(settings.timezone), method="PUBLISH",
                             clinic=settings)
