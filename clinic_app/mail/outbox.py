@@ -72,7 +72,7 @@ def enqueue(
     *,
     key: str,
     kind: str,
-    message: Outgoing,
+    message: Outgoing | Callable[[], Outgoing],
     now: datetime,
     due_at: datetime | None = None,
     booking_id: int | None = None,
@@ -82,11 +82,15 @@ def enqueue(
     """Add ``message`` to the outbox in the current transaction.
 
     Idempotent on ``key``: a second call with the same key returns None and
-    changes nothing (a planner may run twice; the email goes once).
+    changes nothing (a planner may run twice; the email goes once). ``message``
+    may be a callable that renders it: it is called only when the key is new, so
+    a repeated call costs one query and no rendering.
     """
     existing = session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key))
     if existing is not None:
         return None
+    if callable(message):
+        message = message()
     due = due_at or now
     row = OutboxMessage(
         key=key,

@@ -68,6 +68,7 @@ from sqlalchemy.orm import aliased
 from werkzeug.routing import BuildError
 
 from clinic_app.mail.outbox import Attachment
+from clinic_app.mail.outbox import Outgoing
 from clinic_app.mail.outbox import enqueue
 from clinic_app.mail.outbox import register_send_check
 from clinic_app.mail.outbox import retire
@@ -248,19 +249,20 @@ def _put(
     attachments: list[Attachment] | None = None,
     **context: Any,
 ) -> OutboxMessage | None:
-    # Idempotent: a key already present is not rendered again.
-    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key)) is not None:
-        return None
     essential = kind not in NON_ESSENTIAL
-    headers: dict[str, str] = {}
-    if not essential and user is not None:
-        context["unsubscribe_url"], headers = _unsubscribe_bits(user)
-    message = render_email(template, to, attachments=attachments, headers=headers, **context)
+
+    def render() -> Outgoing:
+        headers: dict[str, str] = {}
+        if not essential and user is not None:
+            context["unsubscribe_url"], headers = _unsubscribe_bits(user)
+        return render_email(template, to, attachments=attachments, headers=headers, **context)
+
+    # enqueue renders only for a new key: a key already present costs one query.
     return enqueue(
         session,
         key=key,
         kind=kind,
-        message=message,
+        message=render,
         now=now,
         due_at=due_at,
         booking_id=booking.id if booking is not None else None,
