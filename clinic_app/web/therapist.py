@@ -378,28 +378,40 @@ def _my_record(b: Booking) -> SessionRecord:
     return record
 
 
+def _change_record(booking_id: int, form: FlaskForm, form_name: str, change: Any,
+                   done: str) -> Page:
+    """Apply ``change(record)`` to the booking's session record from a posted ``form``.
+
+    Field errors go back next to the fields with the input kept; NotFound stays a 404.
+    """
+    b = _my_booking(booking_id)
+    record = _my_record(b)
+    if not form.validate_on_submit():
+        return _booking_page(b, status=422, **{form_name: form})
+    try:
+        change(record)
+    except DomainError as exc:
+        db.session.rollback()
+        if exc.status == 404:
+            raise
+        apply_error(form, exc)
+        return _booking_page(_my_booking(booking_id), status=exc.status, **{form_name: form})
+    db.session.commit()
+    flash(done, "success")
+    return redirect(url_for("therapist.booking", booking_id=booking_id))
+
+
 @bp.post("/therapist/bookings/<int:booking_id>/record")
 def edit_record(booking_id: int) -> Page:
     """Change the session record within 24 h of writing it (its author only)."""
     from clinic_app.services import care
 
-    b = _my_booking(booking_id)
-    record = _my_record(b)
     form = SessionRecordForm()
-    if form.validate_on_submit():
-        try:
-            care.edit_session_record(db.session, record, actor=current_user, now=now(),
-                                     changes=_record_from_form(form))
-        except DomainError as exc:
-            db.session.rollback()
-            if exc.status == 404:
-                raise
-            apply_error(form, exc)
-            return _booking_page(_my_booking(booking_id), edit_form=form, status=exc.status)
-        db.session.commit()
-        flash("Session record updated; the follow-up window was recomputed.", "success")
-        return redirect(url_for("therapist.booking", booking_id=booking_id))
-    return _booking_page(b, edit_form=form, status=422)
+    return _change_record(
+        booking_id, form, "edit_form",
+        lambda record: care.edit_session_record(db.session, record, actor=current_user,
+                                                now=now(), changes=_record_from_form(form)),
+        "Session record updated; the follow-up window was recomputed.")
 
 
 @bp.post("/therapist/bookings/<int:booking_id>/amendments")
@@ -407,23 +419,12 @@ def amend_record(booking_id: int) -> Page:
     """Add a dated amendment to the session record (the record itself stays as written)."""
     from clinic_app.services import care
 
-    b = _my_booking(booking_id)
-    record = _my_record(b)
     form = AmendmentForm()
-    if form.validate_on_submit():
-        try:
-            care.amend_session_record(db.session, record, actor=current_user, now=now(),
-                                      text=form.text.data or "")
-        except DomainError as exc:
-            db.session.rollback()
-            if exc.status == 404:
-                raise
-            apply_error(form, exc)
-            return _booking_page(_my_booking(booking_id), amend_form=form, status=exc.status)
-        db.session.commit()
-        flash("Amendment added to the session record.", "success")
-        return redirect(url_for("therapist.booking", booking_id=booking_id))
-    return _booking_page(b, amend_form=form, status=422)
+    return _change_record(
+        booking_id, form, "amend_form",
+        lambda record: care.amend_session_record(db.session, record, actor=current_user,
+                                                 now=now(), text=form.text.data or ""),
+        "Amendment added to the session record.")
 
 
 @bp.post("/therapist/bookings/<int:booking_id>/no-show")
