@@ -53,12 +53,23 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["clock"] = clock or SystemClock()
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # noise per import
+    warn_about_insecure_production(app)
 
     register_extensions(app)
+    register_input_limits(app)
     register_blueprints(app)
     register_hooks(app)
     register_commands(app)
     return app
+
+
+def warn_about_insecure_production(app: Flask) -> None:
+    """Production over plain http sends session cookies without ``Secure``: say so at start-up
+    (a warning, not an error: a TLS proxy may be in front with the base URL mistyped)."""
+    if app.config["ENV"] == "production" and app.config["BASE_URL"].startswith("http://"):
+        message = (f"CLINIC_BASE_URL is {app.config['BASE_URL']} (http) in production: cookies "
+                   "are sent without Secure and links in emails are not encrypted; use https.")
+        logging.getLogger("clinic_app").warning(message)
 
 
 def register_extensions(app: Flask) -> None:
@@ -91,6 +102,12 @@ def register_extensions(app: Flask) -> None:
     from clinic_app.auth import load_user
 
     login_manager.user_loader(load_user)
+
+
+def register_input_limits(app: Flask) -> None:
+    from clinic_app.web.hooks import install_input_limits
+
+    install_input_limits(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -11,8 +11,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
-from zoneinfo import ZoneInfo
-from zoneinfo import ZoneInfoNotFoundError
+
+from clinic_app.validation import is_iana_zone
 
 MAIL_BACKENDS = ("dev", "smtp")
 SMTP_TLS_MODES = ("none", "starttls", "ssl")
@@ -40,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "OUTBOX_LEASE_SECONDS": 120,
     "OUTBOX_BATCH_SIZE": 200,
     "WORKER_DISPATCH_SECONDS": 5,
+    "MAX_REQUEST_BYTES": 1024 * 1024,  # larger requests get 413 before anything reads them
     "EMBEDDED": False,  # True under `clinic up`: enables /dev/mailbox
     "WTF_CSRF_TIME_LIMIT": None,  # tied to the session instead of a timer
     "SESSION_COOKIE_HTTPONLY": True,
@@ -135,12 +136,10 @@ def finalise(config: dict[str, Any], instance_path: str) -> None:
     config["PREFERRED_URL_SCHEME"] = parsed.scheme
 
     # Time zone
-    try:
-        ZoneInfo(str(config["TIMEZONE"]))
-    except (ZoneInfoNotFoundError, ValueError):
+    if not is_iana_zone(str(config["TIMEZONE"])):
         raise ConfigError(
-            f"CLINIC_TIMEZONE: {config['TIMEZONE']!r} is not an IANA time zone name"
-        ) from None
+            f"CLINIC_TIMEZONE: {str(config['TIMEZONE'])[:80]!r} is not an IANA time zone name"
+        )
 
     # Mail
     backend = str(config["MAIL_BACKEND"]).lower()
@@ -167,6 +166,7 @@ def finalise(config: dict[str, Any], instance_path: str) -> None:
         ("OUTBOX_BATCH_SIZE", 1, 10_000),
         ("WORKER_DISPATCH_SECONDS", 1, 3_600),
         ("REMEMBER_COOKIE_DURATION_DAYS", 1, 365),
+        ("MAX_REQUEST_BYTES", 1024, 1024**3),
     ):
         _as_int(config, key_name, low, high)
     config["EMBEDDED"] = _as_bool(config["EMBEDDED"])

@@ -11,6 +11,8 @@ from pydantic import BaseModel
 from pydantic import Field
 
 from clinic_app.api import bp  # noqa: F401
+from clinic_app.api.core import Email
+from clinic_app.api.core import SingleLineText
 from clinic_app.api.core import endpoint
 from clinic_app.errors import NotAuthenticated
 from clinic_app.extensions import db
@@ -20,10 +22,10 @@ from clinic_app.web.util import now
 
 
 class SignupIn(BaseModel):
-    name: str = Field(min_length=1, max_length=120)
-    email: str = Field(min_length=3, max_length=254)
+    name: SingleLineText = Field(min_length=1, max_length=120)
+    email: Email
     password: str = Field(min_length=1, max_length=256)
-    phone: str | None = Field(default=None, max_length=40)
+    phone: SingleLineText | None = Field(default=None, max_length=40)
     consent: bool = True
 
 
@@ -33,7 +35,7 @@ class SignupOut(BaseModel):
 
 
 class TokenIn(BaseModel):
-    email: str = Field(min_length=1, max_length=254)
+    email: Email
     password: str = Field(min_length=1, max_length=256)
 
 

@@ -8,8 +8,8 @@ refused with 422 rather than guessed.
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from datetime import datetime
-from typing import Annotated
 from typing import Any
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -21,6 +21,7 @@ from pydantic import field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from clinic_app.api.core import Id
 from clinic_app.api.core import current_api_user
 from clinic_app.api.core import endpoint
 from clinic_app.errors import BadRequest
@@ -34,16 +35,20 @@ from clinic_app.models.booking import BookingStatus
 from clinic_app.models.schedule import Therapist
 from clinic_app.services import booking as booking_service
 from clinic_app.services.settings import clinic_zone
+from clinic_app.validation import has_control_characters
 from clinic_app.web.util import now
 
-# Ids are 32-bit in the database: a bigger number must be a 422, not a driver overflow (500).
-Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 NAIVE_MESSAGE = "Include the UTC offset, e.g. 2026-12-01T10:00:00+00:00 or ...T10:00:00Z."
 
 
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(NAIVE_MESSAGE)
+    try:
+        # Near year 1 or 9999 the UTC instant does not exist (OverflowError further down).
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("The time is outside the range of dates we accept.") from None
     return value
 
 
@@ -216,9 +221,9 @@ def _optional_reason() -> str:
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object.", code="invalid_json")
     reason = payload.get("reason", "")
-    if not isinstance(reason, str) or len(reason) > 255:
+    if not isinstance(reason, str) or len(reason) > 255 or has_control_characters(reason):
         raise ValidationFailed("Some fields are missing or invalid.",
-                               fields={"reason": "A text of at most 255 characters."})
+                               fields={"reason": "One line of at most 255 characters."})
     return reason
 
 

@@ -19,6 +19,7 @@ from pydantic import Field
 from pydantic import create_model
 
 from clinic_app.api import bp  # noqa: F401
+from clinic_app.api.core import SingleLineText
 from clinic_app.api.core import current_api_user
 from clinic_app.api.core import endpoint
 from clinic_app.errors import NotFound
@@ -157,7 +158,7 @@ class OverrideIn(BaseModel):
     earliest: date
     ideal: date
     latest: date
-    reason: str = Field(min_length=1, max_length=care.REASON_MAX)
+    reason: SingleLineText = Field(min_length=1, max_length=care.REASON_MAX)
 
 
 def _intake_fields() -> dict[str, Any]:

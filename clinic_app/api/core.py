@@ -11,12 +11,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
 from functools import wraps
+from typing import Annotated
 from typing import Any
 
 from flask import g
 from flask import jsonify
 from flask import request
+from pydantic import AfterValidator
 from pydantic import BaseModel
+from pydantic import Field
 from pydantic import ValidationError
 
 from clinic_app.api import bp
@@ -28,7 +31,17 @@ from clinic_app.errors import ValidationFailed
 from clinic_app.extensions import db
 from clinic_app.models.accounts import User
 from clinic_app.services.accounts import user_for_api_token
+from clinic_app.validation import MAX_ID
+from clinic_app.validation import single_line
 from clinic_app.web.util import now
+
+# Field types shared by the request models of every API module.
+# Ids are 32-bit in the database: a bigger number is a 422, not a driver overflow (a 500).
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+# Names, phone numbers, reasons: one line, no control characters (the pages' rule too).
+SingleLineText = Annotated[str, AfterValidator(single_line)]
+# An email address; the document says so (``format: email``), the services check it.
+Email = Annotated[str, Field(min_length=3, max_length=254, json_schema_extra={"format": "email"})]
 
 
 @dataclass

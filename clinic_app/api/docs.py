@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from clinic_app.api import bp
 from clinic_app.api.core import ENDPOINTS
+from clinic_app.validation import MAX_ID
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -59,7 +60,9 @@ def build_document() -> dict[str, Any]:
         }
         params = [
             {"name": name, "in": "path", "required": True,
-             "schema": {"type": "integer" if f"int:{name}" in spec.rule else "string"}}
+             # The <int:...> converter matches ids 1..2^31-1 only (anything else is a 404).
+             "schema": ({"type": "integer", "minimum": 1, "maximum": MAX_ID}
+                        if f"int:{name}" in spec.rule else {"type": "string"})}
             for name in re.findall(r"<(?:\w+:)?(\w+)>", spec.rule)
         ]
         if spec.query is not None:

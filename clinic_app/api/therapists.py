@@ -22,6 +22,7 @@ from sqlalchemy.orm import selectinload
 from clinic_app.api.bookings import LOAD_OPTIONS
 from clinic_app.api.bookings import BookingOut
 from clinic_app.api.bookings import booking_json
+from clinic_app.api.core import SingleLineText
 from clinic_app.api.core import current_api_user
 from clinic_app.api.core import endpoint
 from clinic_app.errors import NotFound
@@ -34,6 +35,7 @@ from clinic_app.models.schedule import WeeklyHours
 from clinic_app.services import schedule
 from clinic_app.services.booking import therapist_for_user
 from clinic_app.services.settings import clinic_zone
+from clinic_app.validation import check_dates
 from clinic_app.web.util import now
 
 MAX_BOOKINGS_RANGE_DAYS = 62
@@ -68,7 +70,7 @@ class TimeOffIn(BaseModel):
     end_time: time | None = None
     kind: Literal["off", "hours"] = Field(default="off",
                                           description="'hours': different hours those days")
-    reason: str = Field(default="", max_length=120)
+    reason: SingleLineText = Field(default="", max_length=120)
 
 
 class TimeOffOut(BaseModel):
@@ -174,11 +176,15 @@ def therapist_time_off_add(body: TimeOffIn) -> TimeOffOut:
     """Whole days without times, part of each day with times. Existing bookings stay."""
     therapist = _me()
     today = now().astimezone(clinic_zone(db.session)).date()
+    # The window first: "0001-01-01" is out of range, not merely in the past.
+    check_dates(today, "The time off is not valid.", start_date=body.start_date,
+                end_date=body.end_date)
     if (body.end_date or body.start_date) < today:
         raise ValidationFailed("Time off must not be entirely in the past.",
                                fields={"end_date": "Must be today or later."})
     row = schedule.add_time_off(db.session, therapist, body.start_date, body.end_date,
-                                body.start_time, body.end_time, body.reason, body.kind)
+                                body.start_time, body.end_time, body.reason, body.kind,
+                                now=now())
     out = _time_off(row)
     db.session.commit()
     return out
@@ -200,7 +206,10 @@ def therapist_bookings(query: MyBookingsQuery) -> dict[str, Any]:
     """Every status, by start; local dates inclusive (at most 62 days)."""
     therapist = _me()
     tz = clinic_zone(db.session)
-    first = query.date_from or now().astimezone(tz).date()
+    today = now().astimezone(tz).date()
+    check_dates(today, "Some dates are out of range.", **{"from": query.date_from,
+                                                          "to": query.date_to})
+    first = query.date_from or today
     last = query.date_to or first + timedelta(days=6)
     if last < first:
         raise ValidationFailed("'to' must not be before 'from'.", code="invalid_range",

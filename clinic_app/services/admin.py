@@ -13,7 +13,6 @@ from datetime import datetime
 from datetime import time
 from datetime import timedelta
 from zoneinfo import ZoneInfo
-from zoneinfo import ZoneInfoNotFoundError
 
 from sqlalchemy import func
 from sqlalchemy import select
@@ -35,6 +34,10 @@ from clinic_app.models.schedule import Therapist
 from clinic_app.models.schedule import WeeklyHours
 from clinic_app.scheduling import availability as engine
 from clinic_app.services.settings import get_settings
+from clinic_app.validation import MAX_PRICE_CENTS
+from clinic_app.validation import date_problem
+from clinic_app.validation import is_iana_zone
+from clinic_app.validation import single_line_problem
 
 
 def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
@@ -74,6 +77,8 @@ def save_service(
         fields["name"] = "Enter a name."
     elif len(name) > 120:
         fields["name"] = "At most 120 characters."
+    elif problem := single_line_problem(name):
+        fields["name"] = problem
     else:
         clash = session.scalar(select(Service.id).where(func.lower(Service.name) == name.lower()))
         if clash is not None and (service is None or clash != service.id):
@@ -86,6 +91,8 @@ def save_service(
             fields[key] = "Between 0 and 240 minutes."
     if price_cents is None or price_cents < 0:
         fields["price"] = "Enter a price of 0 or more."
+    elif price_cents > MAX_PRICE_CENTS:
+        fields["price"] = f"At most £{MAX_PRICE_CENTS // 100:,}."
     rooms = list(session.scalars(select(Room).where(Room.id.in_(room_ids or []))))
     therapists = list(session.scalars(
         select(Therapist).where(Therapist.id.in_(therapist_ids or []))
@@ -132,6 +139,8 @@ def save_room(session: Session, room: Room | None, *, name: str, active: bool = 
     name = (name or "").strip()
     if not name or len(name) > 80:
         raise ValidationFailed("Enter a room name.", fields={"name": "Enter 1 to 80 characters."})
+    if problem := single_line_problem(name):
+        raise ValidationFailed("Enter a room name.", fields={"name": problem})
     clash = session.scalar(select(Room.id).where(func.lower(Room.name) == name.lower()))
     if clash is not None and (room is None or clash != room.id):
         raise ValidationFailed("That name is taken.",
@@ -226,12 +235,12 @@ def update_settings(session: Session, *, now: datetime, **values: object) -> Cli
                 fields[key] = "Enter the clinic's name."
             elif len(text) > limit:
                 fields[key] = f"At most {limit} characters."
+            elif problem := single_line_problem(text):
+                fields[key] = problem
             clean[key] = text
         elif key == "timezone":
             text = str(value or "").strip()
-            try:
-                ZoneInfo(text)
-            except (ZoneInfoNotFoundError, ValueError):
+            if not is_iana_zone(text):
                 fields[key] = "Enter an IANA time zone such as Europe/London."
             clean[key] = text
         elif key in SETTINGS_LIMITS:
@@ -247,6 +256,8 @@ def update_settings(session: Session, *, now: datetime, **values: object) -> Cli
                 hours = None
             if hours is None or any(not 1 <= h <= 14 * 24 for h in hours):
                 fields[key] = "Hours before the start, separated by commas, e.g. 48,24."
+            elif not hours:
+                fields[key] = "Give at least one reminder, e.g. 24."
             else:
                 clean[key] = ",".join(str(h) for h in hours)
         else:
@@ -268,17 +279,24 @@ def list_closures(session: Session, today: date) -> list[Closure]:
 
 
 def add_closure(session: Session, *, start_date: date | None, end_date: date | None,
-                reason: str = "") -> Closure:
-    """Close the whole clinic on the local dates ``start_date..end_date`` (inclusive)."""
+                today: date, reason: str = "") -> Closure:
+    """Close the whole clinic on the local dates ``start_date..end_date`` (inclusive); both
+    within the accepted window around ``today`` (local)."""
     fields = {}
     if start_date is None:
         fields["start_date"] = "Enter the first closed day."
+    elif problem := date_problem(start_date, today):
+        fields["start_date"] = problem
     if end_date is None:
         fields["end_date"] = "Enter the last closed day."
+    elif problem := date_problem(end_date, today):
+        fields["end_date"] = problem
     elif start_date is not None and end_date < start_date:
         fields["end_date"] = "The last day cannot be before the first."
     if len(reason or "") > 120:
         fields["reason"] = "At most 120 characters."
+    elif problem := single_line_problem(reason):
+        fields["reason"] = problem
     if fields:
         raise ValidationFailed("Please correct the marked fields.", fields=fields)
     closure = Closure(start_date=start_date, end_date=end_date, reason=(reason or "").strip())

@@ -23,6 +23,9 @@ from clinic_app.models.schedule import HoursOverride
 from clinic_app.models.schedule import Therapist
 from clinic_app.models.schedule import WeeklyHours
 from clinic_app.services.settings import clinic_zone
+from clinic_app.validation import check_dates
+from clinic_app.validation import date_problem
+from clinic_app.validation import single_line_problem
 
 __all__ = [
     "WEEKDAYS",
@@ -58,8 +61,11 @@ def replace_weekly_hours(
     """
     ranges = list(ranges)
     fields: dict[str, str] = {}
-    if effective_from < _today(session, now):
+    today = _today(session, now)
+    if effective_from < today:
         fields["effective_from"] = "Must be today or later."
+    elif problem := date_problem(effective_from, today):
+        fields["effective_from"] = problem
     by_day: dict[int, list[tuple[time, time]]] = {}
     for weekday, start, end in ranges:
         if not isinstance(weekday, int) or not 0 <= weekday <= 6:
@@ -145,15 +151,23 @@ def add_time_off(
     end_time: time | None = None,
     reason: str = "",
     kind: str = "off",
+    *,
+    now: datetime | None = None,
 ) -> HoursOverride:
     """Add time off (``kind="off"``; whole days without times) or different hours
     (``kind="hours"``, times required) on the local dates ``start_date..end_date``.
 
     Raises ValidationFailed with field messages for reversed dates or times, a missing time,
-    an unknown kind, or a range longer than a year.
+    an unknown kind, a range longer than a year, a reason that is not one line, and (given
+    ``now``, as pages and the API do) dates outside the accepted window around today.
     """
     end_date = end_date or start_date
+    if now is not None:
+        check_dates(_today(session, now), "The time off is not valid.",
+                    start_date=start_date, end_date=end_date)
     fields: dict[str, str] = {}
+    if problem := single_line_problem(reason):
+        fields["reason"] = problem
     if kind not in ("off", "hours"):
         fields["kind"] = "Use 'off' (time off) or 'hours' (different hours)."
     if end_date < start_date:

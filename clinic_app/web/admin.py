@@ -26,7 +26,10 @@ from clinic_app.services import accounts
 from clinic_app.services import admin as svc
 from clinic_app.services.settings import clinic_zone
 from clinic_app.services.settings import get_settings
+from clinic_app.validation import price_to_cents
 from clinic_app.web.fields import opts
+from clinic_app.web.fields import query_date
+from clinic_app.web.fields import query_id
 from clinic_app.web.forms import ConfirmForm
 from clinic_app.web.forms_admin import BookingFilterForm
 from clinic_app.web.forms_admin import ClosureForm
@@ -57,11 +60,6 @@ def _today() -> date:
     return now().astimezone(clinic_zone(db.session)).date()
 
 
-def _parse_date(raw: str | None) -> date | None:
-    try:
-        return date.fromisoformat(raw) if raw else None
-    except ValueError:
-        return None
 
 
 # --- dashboard --------------------------------------------------------------------------------
@@ -70,7 +68,7 @@ def _parse_date(raw: str | None) -> date | None:
 @bp.get("/admin/")
 def dashboard() -> str:
     """The week at a glance: utilisation per therapist, bookings, late cancels, no-shows."""
-    week = svc.week_start_of(_parse_date(request.args.get("week")) or _today())
+    week = svc.week_start_of(query_date("week") or _today())
     figures = svc.dashboard(db.session, week, clinic_zone(db.session))
     db.session.commit()
     return render_template("admin/dashboard.html", f=figures,
@@ -104,7 +102,7 @@ def _save_service(service: Service | None) -> Page:
                 duration_minutes=form.duration_minutes.data,
                 buffer_before_minutes=form.buffer_before_minutes.data,
                 buffer_after_minutes=form.buffer_after_minutes.data,
-                price_cents=int((form.price.data or 0) * 100),
+                price_cents=price_to_cents(form.price.data)[0],
                 active=bool(form.active.data), is_first_visit=bool(form.is_first_visit.data),
                 therapist_ids=list(form.therapist_ids.data or []),
                 room_ids=list(form.room_ids.data or []),
@@ -287,7 +285,8 @@ def closure_new() -> Page:
     if form.validate_on_submit():
         try:
             closure = svc.add_closure(db.session, start_date=form.start_date.data,
-                                      end_date=form.end_date.data, reason=form.reason.data or "")
+                                      end_date=form.end_date.data, today=_today(),
+                                      reason=form.reason.data or "")
         except DomainError as exc:
             db.session.rollback()
             apply_error(form, exc)
@@ -435,7 +434,7 @@ def booking_reschedule_confirm(booking_id: int) -> Page:
 
 
 def therapist_choice_int(raw: str | None) -> int | None:
-    return int(raw) if raw and raw.isdigit() else None
+    return query_id(raw)
 
 
 @bp.get("/admin/book")

@@ -39,6 +39,8 @@ from clinic_app.models.schedule import Therapist
 from clinic_app.scheduling.availability import Slot
 from clinic_app.services.settings import clinic_zone
 from clinic_app.services.settings import get_settings
+from clinic_app.web.fields import query_date
+from clinic_app.web.fields import query_id
 from clinic_app.web.forms import ConfirmForm
 from clinic_app.web.forms_booking import CancelForm
 from clinic_app.web.forms_booking import ConfirmBookingForm
@@ -91,11 +93,7 @@ class Picker:
 
 
 def _arg_date(name: str) -> date | None:
-    raw = request.args.get(name)
-    try:
-        return date.fromisoformat(raw) if raw else None
-    except ValueError:
-        return None
+    return query_date(name)
 
 
 def build_picker(service_id: int, therapist_id: int | None,
@@ -153,9 +151,7 @@ def therapist_choice(raw: str | None, default: int | None = None) -> int | None:
     """``?therapist=`` as an id; "any" (first available) gives None."""
     if raw == "any":
         return None
-    if raw and raw.isdigit():
-        return int(raw)
-    return default
+    return query_id(raw) or default
 
 
 # --- helpers ----------------------------------------------------------------------------------

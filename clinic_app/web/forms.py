@@ -12,11 +12,13 @@ from wtforms.validators import DataRequired
 from wtforms.validators import Length
 from wtforms.validators import Optional
 
+from clinic_app.web.fields import SingleLine
+
 
 class SignupForm(FlaskForm):
-    name = StringField("Full name", validators=[DataRequired(), Length(max=120)])
+    name = StringField("Full name", validators=[DataRequired(), Length(max=120), SingleLine()])
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
-    phone = TelField("Phone (optional)", validators=[Optional(), Length(max=40)])
+    phone = TelField("Phone (optional)", validators=[Optional(), Length(max=40), SingleLine()])
     password = PasswordField("Password (at least 10 characters)", validators=[DataRequired()])
     consent = BooleanField("I have read the privacy notice and agree to my data being used "
                            "to run my appointments and treatment.",

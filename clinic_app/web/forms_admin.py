@@ -14,23 +14,23 @@ from wtforms import TextAreaField
 from wtforms.validators import DataRequired
 from wtforms.validators import InputRequired
 from wtforms.validators import Length
-from wtforms.validators import NumberRange
 from wtforms.validators import Optional
 
 from clinic_app.web.fields import CheckboxList
+from clinic_app.web.fields import Pence
+from clinic_app.web.fields import SingleLine
 from clinic_app.web.fields import opts
 
 
 class ServiceForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    name = StringField("Name", validators=[DataRequired(), Length(max=120), SingleLine()])
     description = TextAreaField("Description", validators=[Optional(), Length(max=2000)])
     duration_minutes = IntegerField("Length (minutes)", validators=[InputRequired()])
     buffer_before_minutes = IntegerField("Buffer before (minutes)", default=0,
                                          validators=[InputRequired()])
     buffer_after_minutes = IntegerField("Buffer after (minutes)", default=15,
                                         validators=[InputRequired()])
-    price = DecimalField("Price (£)", places=2, validators=[InputRequired(),
-                                                            NumberRange(min=0)])
+    price = DecimalField("Price (£)", places=2, validators=[InputRequired(), Pence()])
     active = BooleanField("Open for booking", default=True)
     is_first_visit = BooleanField("First-visit service (assessment)")
     therapist_ids = CheckboxList("Therapists who offer it", coerce=int)
@@ -38,20 +38,21 @@ class ServiceForm(FlaskForm):
 
 
 class RoomForm(FlaskForm):
-    name = StringField("Room name", validators=[DataRequired(), Length(max=80)])
+    name = StringField("Room name", validators=[DataRequired(), Length(max=80), SingleLine()])
     active = BooleanField("In use", default=True)
 
 
 class InviteForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    name = StringField("Name", validators=[DataRequired(), Length(max=120), SingleLine()])
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
 
 
 class SettingsForm(FlaskForm):
-    name = StringField("Clinic name", validators=[DataRequired(), Length(max=120)])
-    address = StringField("Address", validators=[Optional(), Length(max=255)])
-    phone = StringField("Phone", validators=[Optional(), Length(max=40)])
-    timezone = StringField("Time zone (IANA, e.g. Europe/London)", validators=[DataRequired()])
+    name = StringField("Clinic name", validators=[DataRequired(), Length(max=120), SingleLine()])
+    address = StringField("Address", validators=[Optional(), Length(max=255), SingleLine()])
+    phone = StringField("Phone", validators=[Optional(), Length(max=40), SingleLine()])
+    timezone = StringField("Time zone (IANA, e.g. Europe/London)",
+                           validators=[DataRequired(), Length(max=64)])
     min_notice_minutes = IntegerField("Minimum notice for a booking (minutes)",
                                       validators=[InputRequired()])
     horizon_days = IntegerField("Booking horizon (days ahead)", validators=[InputRequired()])
@@ -69,7 +70,8 @@ class SettingsForm(FlaskForm):
 class ClosureForm(FlaskForm):
     start_date = DateField("First closed day", validators=[InputRequired()])
     end_date = DateField("Last closed day", validators=[InputRequired()])
-    reason = StringField("Reason (shown to staff)", validators=[Optional(), Length(max=120)])
+    reason = StringField("Reason (shown to staff)",
+                         validators=[Optional(), Length(max=120), SingleLine()])
 
 
 class BookingFilterForm(FlaskForm):
@@ -85,7 +87,7 @@ class BookingFilterForm(FlaskForm):
         ("", "Any status"), ("pending", "Pending"), ("booked", "Booked"),
         ("completed", "Completed"), ("cancelled", "Cancelled"), ("no_show", "No-show"),
     ]))
-    q = StringField("Client name or email", validators=[Optional(), Length(max=100)])
+    q = StringField("Client name or email", validators=[Optional(), Length(max=100), SingleLine()])
 
 
 class OnBehalfForm(FlaskForm):

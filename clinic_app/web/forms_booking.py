@@ -23,6 +23,7 @@ from wtforms.validators import Length
 from wtforms.validators import NumberRange
 from wtforms.validators import Optional
 
+from clinic_app.web.fields import SingleLine
 from clinic_app.web.fields import opts
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -34,7 +35,8 @@ class ConfirmBookingForm(FlaskForm):
 
 
 class CancelForm(FlaskForm):
-    reason = StringField("Reason (optional)", validators=[Optional(), Length(max=255)])
+    reason = StringField("Reason (optional)",
+                         validators=[Optional(), Length(max=255), SingleLine()])
 
 
 class HoursForm(FlaskForm):
@@ -85,7 +87,7 @@ class TimeOffForm(FlaskForm):
     end_date = DateField("Last day (empty: one day)", validators=[Optional()])
     start_time = TimeField("From (empty: whole day)", validators=[Optional()])
     end_time = TimeField("Until", validators=[Optional()])
-    reason = StringField("Note (optional)", validators=[Optional(), Length(max=120)])
+    reason = StringField("Note (optional)", validators=[Optional(), Length(max=120), SingleLine()])
 
 
 class SessionRecordForm(FlaskForm):
@@ -109,14 +111,16 @@ class SessionRecordForm(FlaskForm):
 
 
 class DeclineForm(FlaskForm):
-    reason = StringField("Reason given to the client", validators=[Optional(), Length(max=255)])
+    reason = StringField("Reason given to the client",
+                         validators=[Optional(), Length(max=255), SingleLine()])
 
 
 class OverrideForm(FlaskForm):
     earliest = DateField("Earliest", validators=[Optional()])
     ideal = DateField("Ideal", validators=[Optional()])
     latest = DateField("Latest", validators=[Optional()])
-    reason = StringField("Why (required)", validators=[InputRequired(), Length(max=500)])
+    reason = StringField("Why (required)",
+                         validators=[InputRequired(), Length(max=500), SingleLine()])
 
 
 def split_list(text: str | None) -> list[str]:

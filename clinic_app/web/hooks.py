@@ -1,22 +1,38 @@
-"""App-wide hooks: security headers, error pages (HTML or JSON), template helpers."""
+"""App-wide hooks: input limits, security headers, error pages (HTML or JSON), template helpers.
+
+Input limits that hold for every route live here, once: ids in URLs are 32-bit
+(:class:`IdConverter`), request bodies are at most ``CLINIC_MAX_REQUEST_BYTES`` (413), JSON is
+strict and shallow (:class:`StrictJSONProvider`, :data:`MAX_JSON_DEPTH`), and no part of a
+request may carry a NUL character (:func:`refuse_unstorable_input`), which PostgreSQL cannot
+store in text. Each refusal is a 4xx with the error JSON (API) or an error page.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask
 from flask import Response
+from flask import abort
 from flask import jsonify
 from flask import render_template
 from flask import request
+from flask.json.provider import DefaultJSONProvider
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
+from werkzeug.routing import Map
+from werkzeug.routing import ValidationError
 
+from clinic_app.errors import BadRequest
 from clinic_app.errors import DomainError
 from clinic_app.extensions import db
+from clinic_app.validation import MAX_ID
+from clinic_app.validation import has_nul
 
 log = logging.getLogger("clinic_app")
 
@@ -40,6 +56,93 @@ HTTP_CODES = {
     429: "rate_limited",
     500: "internal_error",
 }
+
+
+# Deeper JSON than this is no request of ours (the deepest body nests 3 levels); refusing it
+# early keeps recursion (the parser, pydantic, error rendering) far from Python's limit.
+MAX_JSON_DEPTH = 32
+NUL_MESSAGE = "The request contains a NUL character (\\u0000), which no field accepts."
+
+
+class IdConverter(IntegerConverter):
+    """``<int:...>`` for ids: 1..2^31-1, so a bigger number is a 404 and never reaches the
+    database (PostgreSQL would refuse it as out of range for integer: a 500)."""
+
+    MAX_DIGITS = len(str(MAX_ID))
+
+    def __init__(self, url_map: Map, fixed_digits: int = 0, min: int | None = 1,
+                 max: int | None = MAX_ID, signed: bool = False) -> None:
+        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+    def to_python(self, value: str) -> Any:
+        # int() refuses more than 4,300 digits with a ValueError that werkzeug does not catch
+        # for every spelling; any id longer than MAX_ID's digits is out of range anyway.
+        if len(value.lstrip("0")) > self.MAX_DIGITS:
+            raise ValidationError()  # werkzeug's "this rule does not match": a 404
+        return super().to_python(value)
+
+
+class StrictJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, refusing what Python's parser accepts but JSON does not (``NaN``,
+    ``Infinity``) and turning "nested too deep" into the ValueError Flask answers with 400."""
+
+    @staticmethod
+    def _no_constants(name: str) -> Any:
+        raise ValueError(f"{name} is not valid JSON")
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        kwargs.setdefault("parse_constant", self._no_constants)
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+
+
+def _strings_in(value: Any, depth_limit: int) -> Iterable[str]:
+    """Every string (keys too) in a parsed JSON value, walked without recursion; raises
+    BadRequest past ``depth_limit`` levels."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict | list):
+            if depth > depth_limit:
+                raise BadRequest(f"The JSON body nests deeper than {depth_limit} levels.",
+                                 code="invalid_json")
+            if isinstance(item, dict):
+                yield from (k for k in item if isinstance(k, str))
+                stack.extend((v, depth + 1) for v in item.values())
+            else:
+                stack.extend((v, depth + 1) for v in item)
+
+
+def refuse_unstorable_input() -> None:
+    """Before every request: 413 above the size limit; 400 for a NUL anywhere in the path,
+    query string, form or JSON body, and for JSON nested too deep."""
+    limit = request.max_content_length
+    if limit is not None and (request.content_length or 0) > limit:
+        abort(413)
+    texts: list[str] = [request.path]
+    for multi in (request.args, request.form):
+        for key, values in multi.lists():
+            texts.append(key)
+            texts.extend(values)
+    if any(has_nul(text) for text in texts):
+        raise BadRequest(NUL_MESSAGE, code="invalid_characters")
+    if request.is_json and request.content_length:
+        payload = request.get_json(silent=True)
+        if any(has_nul(text) for text in _strings_in(payload, MAX_JSON_DEPTH)):
+            raise BadRequest(NUL_MESSAGE, code="invalid_characters")
+
+
+def install_input_limits(app: Flask) -> None:
+    """Before the blueprints register (their rules bind the converter): 32-bit ids in URLs,
+    strict JSON, the request size limit; then the check that runs before every request."""
+    app.url_map.converters["int"] = IdConverter
+    app.json = StrictJSONProvider(app)
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_REQUEST_BYTES"]
+    app.before_request(refuse_unstorable_input)
 
 
 def wants_json() -> bool:
@@ -96,6 +199,9 @@ def install(app: Flask) -> None:
             message = "We could not find that page."
         elif status == 403:
             message = "You do not have access to that page."
+        elif status == 413:
+            message = (f"The request is larger than the limit of "
+                       f"{app.config['MAX_REQUEST_BYTES']:,} bytes.")
         else:
             message = exc.description or exc.name
         if wants_json():

@@ -35,6 +35,7 @@ from clinic_app.models.care import Intake
 from clinic_app.models.care import SessionRecord
 from clinic_app.models.schedule import Therapist
 from clinic_app.services.settings import clinic_zone
+from clinic_app.web.fields import query_date
 from clinic_app.web.forms import ConfirmForm
 from clinic_app.web.forms_booking import WEEKDAYS
 from clinic_app.web.forms_booking import DeclineForm
@@ -75,11 +76,7 @@ def _today() -> date:
 
 
 def _arg_date(name: str = "date") -> date | None:
-    raw = request.args.get(name)
-    try:
-        return date.fromisoformat(raw) if raw else None
-    except ValueError:
-        return None
+    return query_date(name)
 
 
 def _local_midnight(day: date) -> datetime:
@@ -239,7 +236,7 @@ def time_off_new() -> Page:
         try:
             schedule.add_time_off(db.session, therapist, form.start_date.data,
                                   form.end_date.data, form.start_time.data, form.end_time.data,
-                                  reason=form.reason.data or "")
+                                  reason=form.reason.data or "", now=now())
         except DomainError as exc:
             db.session.rollback()
             apply_error(form, exc)
