@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import UTC
 from datetime import date
+from datetime import datetime
 from datetime import timedelta
 from decimal import Decimal
 from decimal import InvalidOperation
@@ -79,6 +81,24 @@ def check_dates(today: date, message: str = "Some dates are out of range.",
             fields[name] = problem
     if fields:
         raise ValidationFailed(message, code="date_out_of_range", fields=fields)
+
+
+# Instants sent to the API (booking starts) must lie in these years whatever the clock says:
+# the services then apply the booking horizon; outside them, converting to the clinic's zone
+# overflows (0001-01-01T00:00Z is before year 1 in London's 1847 local mean time).
+INSTANT_YEARS = (2000, 2199)
+
+
+def instant_problem(value: datetime) -> str | None:
+    """A message when an aware datetime is outside :data:`INSTANT_YEARS` (in UTC), else None."""
+    first, last = INSTANT_YEARS
+    try:
+        year = value.astimezone(UTC).year
+    except OverflowError:
+        year = value.year
+    if first <= year <= last:
+        return None
+    return f"Give a time between the years {first} and {last}."
 
 
 def parse_date_arg(raw: str | None, today: date, *, name: str) -> date | None:

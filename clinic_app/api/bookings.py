@@ -8,7 +8,6 @@ refused with 422 rather than guessed.
 from __future__ import annotations
 
 import json
-from datetime import UTC
 from datetime import datetime
 from typing import Any
 from typing import Literal
@@ -36,6 +35,7 @@ from clinic_app.models.schedule import Therapist
 from clinic_app.services import booking as booking_service
 from clinic_app.services.settings import clinic_zone
 from clinic_app.validation import has_control_characters
+from clinic_app.validation import instant_problem
 from clinic_app.web.util import now
 
 NAIVE_MESSAGE = "Include the UTC offset, e.g. 2026-12-01T10:00:00+00:00 or ...T10:00:00Z."
@@ -44,11 +44,8 @@ NAIVE_MESSAGE = "Include the UTC offset, e.g. 2026-12-01T10:00:00+00:00 or ...T1
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(NAIVE_MESSAGE)
-    try:
-        # Near year 1 or 9999 the UTC instant does not exist (OverflowError further down).
-        value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("The time is outside the range of dates we accept.") from None
+    if problem := instant_problem(value):
+        raise ValueError(problem)
     return value
 
 
