@@ -59,6 +59,7 @@ from clinic_app.models.schedule import service_therapists
 from clinic_app.scheduling import availability as pure
 from clinic_app.scheduling.intervals import Interval
 from clinic_app.services.settings import get_settings
+from clinic_app.validation import check_dates
 
 MAX_RANGE_DAYS = 62
 MAX_BLOCKED = timedelta(minutes=MAX_BLOCKED_MINUTES)
@@ -362,6 +363,9 @@ def search_slots(
             fields={"to": f"At most {MAX_RANGE_DAYS} days after 'from'."},
         )
     settings = get_settings(session)
+    # Far-off dates are typos, and near years 1 and 9999 the day arithmetic overflows.
+    check_dates(now.astimezone(ZoneInfo(settings.timezone)).date(),
+                "Search dates are out of range.", **{"from": date_from, "to": date_to})
     service = bookable_service(session, service_id, therapist_id)
     tids = (therapist_id,) if therapist_id is not None else service.therapist_ids
     data = load_search_data(

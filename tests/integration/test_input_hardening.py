@@ -392,3 +392,17 @@ def test_production_over_https_does_not_warn(monkeypatch, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="clinic_app"):
         _production(monkeypatch, tmp_path, "https://clinic.example")
     assert not [r for r in caplog.records if "CLINIC_BASE_URL" in r.getMessage()]
+
+
+@pytest.mark.parametrize("query", ["from=9999-12-30&to=9999-12-31",
+                                   "from=0001-01-01&to=0001-01-02",
+                                   "from=2030-01-01&to=2030-01-02"])
+def test_availability_out_of_the_window_is_422(app, client, clinic, query):
+    response = client.get(f"/api/v1/availability?service_id={clinic.service.id}&{query}")
+    assert _error(response, 422)["code"] == "date_out_of_range"
+
+
+def test_availability_inside_the_window_still_answers(app, client, clinic):
+    response = client.get(f"/api/v1/availability?service_id={clinic.service.id}"
+                          "&from=2026-11-30&to=2026-12-01")
+    assert response.status_code == 200 and response.get_json()["slots"]
