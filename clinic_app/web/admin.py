@@ -26,6 +26,7 @@ from clinic_app.services import accounts
 from clinic_app.services import admin as svc
 from clinic_app.services.settings import clinic_zone
 from clinic_app.services.settings import get_settings
+from clinic_app.validation import parse_id
 from clinic_app.validation import price_to_cents
 from clinic_app.web.fields import opts
 from clinic_app.web.fields import query_date
@@ -337,7 +338,7 @@ def bookings() -> Page:
         form.date_to.errors = [*form.date_to.errors, "The end is before the start."]
         status = 422
         date_to = None
-    therapist_id = int(form.therapist.data) if (form.therapist.data or "").isdigit() else None
+    therapist_id = parse_id(form.therapist.data) if not form.therapist.errors else None
     rows = svc.search_bookings(db.session, tz=clinic_zone(db.session), date_from=date_from,
                                date_to=date_to, therapist_id=therapist_id,
                                status=form.status.data or None, client_query=form.q.data or "")

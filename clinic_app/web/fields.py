@@ -18,6 +18,7 @@ from wtforms.validators import ValidationError
 
 from clinic_app.extensions import db
 from clinic_app.services.settings import clinic_zone
+from clinic_app.validation import date_problem
 from clinic_app.validation import parse_date_arg
 from clinic_app.validation import parse_id
 from clinic_app.validation import price_to_cents
@@ -37,6 +38,18 @@ class SingleLine:
     def __call__(self, form: Any, field: Field) -> None:
         if problem := single_line_problem(field.data):
             raise ValidationError(problem)
+
+
+class InDateWindow:
+    """WTForms validator for a DateField: inside the accepted window around today (clinic
+    zone), the rule the services and the API apply; far-off years overflow date arithmetic."""
+
+    def __call__(self, form: Any, field: Field) -> None:
+        if field.data is None:
+            return
+        today = now().astimezone(clinic_zone(db.session)).date()
+        if problem := date_problem(field.data, today):
+            raise StopValidation(problem)
 
 
 class Pence:

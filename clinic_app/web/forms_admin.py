@@ -17,6 +17,7 @@ from wtforms.validators import Length
 from wtforms.validators import Optional
 
 from clinic_app.web.fields import CheckboxList
+from clinic_app.web.fields import InDateWindow
 from clinic_app.web.fields import Pence
 from clinic_app.web.fields import SingleLine
 from clinic_app.web.fields import opts
@@ -68,8 +69,8 @@ class SettingsForm(FlaskForm):
 
 
 class ClosureForm(FlaskForm):
-    start_date = DateField("First closed day", validators=[InputRequired()])
-    end_date = DateField("Last closed day", validators=[InputRequired()])
+    start_date = DateField("First closed day", validators=[InputRequired(), InDateWindow()])
+    end_date = DateField("Last closed day", validators=[InputRequired(), InDateWindow()])
     reason = StringField("Reason (shown to staff)",
                          validators=[Optional(), Length(max=120), SingleLine()])
 
@@ -80,8 +81,8 @@ class BookingFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    date_from = DateField("From", validators=[Optional()])
-    date_to = DateField("To", validators=[Optional()])
+    date_from = DateField("From", validators=[Optional(), InDateWindow()])
+    date_to = DateField("To", validators=[Optional(), InDateWindow()])
     therapist = SelectField("Therapist", coerce=str, validators=[Optional()])
     status = SelectField("Status", validators=[Optional()], choices=opts([
         ("", "Any status"), ("pending", "Pending"), ("booked", "Booked"),

@@ -23,6 +23,7 @@ from wtforms.validators import Length
 from wtforms.validators import NumberRange
 from wtforms.validators import Optional
 
+from clinic_app.web.fields import InDateWindow
 from clinic_app.web.fields import SingleLine
 from clinic_app.web.fields import opts
 
@@ -42,7 +43,8 @@ class CancelForm(FlaskForm):
 class HoursForm(FlaskForm):
     """One text field per weekday: ranges like "09:00-12:00, 13:00-17:00" (empty = day off)."""
 
-    effective_from = DateField("These hours apply from", validators=[InputRequired()])
+    effective_from = DateField("These hours apply from",
+                               validators=[InputRequired(), InDateWindow()])
     day_0 = StringField("Monday")
     day_1 = StringField("Tuesday")
     day_2 = StringField("Wednesday")
@@ -83,8 +85,8 @@ def format_ranges(rows: Iterable[Any]) -> dict[int, str]:
 
 
 class TimeOffForm(FlaskForm):
-    start_date = DateField("First day", validators=[InputRequired()])
-    end_date = DateField("Last day (empty: one day)", validators=[Optional()])
+    start_date = DateField("First day", validators=[InputRequired(), InDateWindow()])
+    end_date = DateField("Last day (empty: one day)", validators=[Optional(), InDateWindow()])
     start_time = TimeField("From (empty: whole day)", validators=[Optional()])
     end_time = TimeField("Until", validators=[Optional()])
     reason = StringField("Note (optional)", validators=[Optional(), Length(max=120), SingleLine()])
@@ -103,7 +105,7 @@ class SessionRecordForm(FlaskForm):
     goal = SelectField("Goal of the course", choices=opts([
         ("chronic", "Chronic (3 months or more)"), ("acute", "Acute (under 6 weeks)"),
         ("maintenance", "Maintenance")]))
-    injury_date = DateField("Injury date (acute only)", validators=[Optional()])
+    injury_date = DateField("Injury date (acute only)", validators=[Optional(), InDateWindow()])
     progress = SelectField("Progress since the start of the course", choices=opts([
         ("", "Not assessed"), ("better", "Better"), ("same", "Same"), ("worse", "Worse")]),
         validators=[Optional()])

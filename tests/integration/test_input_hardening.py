@@ -4,6 +4,7 @@ control characters, admin values. Each case gave a 500 (or stored nonsense) befo
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -406,3 +407,29 @@ def test_availability_inside_the_window_still_answers(app, client, clinic):
     response = client.get(f"/api/v1/availability?service_id={clinic.service.id}"
                           "&from=2026-11-30&to=2026-12-01")
     assert response.status_code == 200 and response.get_json()["slots"]
+
+
+@pytest.mark.parametrize("query", [f"therapist={TOO_BIG}", f"therapist={HUGE}",
+                                   "date_from=0001-01-01", "date_to=9999-12-31",
+                                   "date_from=9999-12-31&date_to=9999-12-31"])
+def test_admin_bookings_filter_refuses_ids_and_dates_out_of_range(app, client, clinic, query):
+    login(client, clinic.admin)
+    response = client.get(f"/admin/bookings?{query}")
+    assert response.status_code == 422, response.data[:300]
+
+
+def test_admin_bookings_filter_in_range_works(app, client, clinic):
+    login(client, clinic.admin)
+    response = client.get(f"/admin/bookings?therapist={clinic.t1.id}&date_from=2026-11-01"
+                          "&date_to=2027-01-31")
+    assert response.status_code == 200
+
+
+def test_session_record_injury_date_out_of_range_is_a_form_message(app, client, clinic):
+    booking = raw_booking(app, client=clinic.client, therapist=clinic.t1,
+                          room=clinic.rooms[0], service=clinic.service,
+                          start=now_of(app).replace(hour=9, minute=0) - timedelta(days=1))
+    login(client, clinic.t1.user)
+    response = client.post(f"/therapist/bookings/{booking.id}/complete", data={
+        "intensity": "5", "goal": "acute", "injury_date": "0001-01-01"})
+    assert response.status_code == 422 and b"Choose a date from" in response.data
