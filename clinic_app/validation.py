@@ -174,7 +174,7 @@ def price_to_cents(value: Decimal | str | None) -> tuple[int | None, str | None]
         return None, "Enter a price of 0 or more."
     pence = amount * 100
     if pence != pence.to_integral_value():
-        return None, "Prices are in whole pence (at most two decimals, at least 0.01)."
+        return None, "Prices are in whole pence: at most two decimals, e.g. 65.50."
     cents = int(pence)
     if cents > MAX_PRICE_CENTS:
         return None, f"At most £{MAX_PRICE_CENTS // 100:,}."
