@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import click
@@ -108,11 +109,14 @@ def up(host: str, port: int, threads: int) -> None:
         db.session.remove()
     scheduler = start_background(app)
     url = app.config["BASE_URL"]
-    click.echo(f"\nClinic running at {url}  (Ctrl-C to stop)")
+    click.echo(f"\nClinic running at {url}  (Ctrl-C or SIGTERM to stop)")
     click.echo("Demo logins (password for all: " + DEMO_LOGINS["password"] + "):")
     for role, email in DEMO_LOGINS["accounts"]:
         click.echo(f"  {role:<10} {email}")
     click.echo(f"Dev mailbox: {url}/dev/mailbox (log in as the admin)\n")
+    # SIGTERM (a service manager, `kill`) stops like Ctrl-C: the handler raises in the
+    # main thread, out of waitress's loop, into the clean shutdown below.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         serve(app, host=host, port=port, threads=threads, ident="clinic")
     except KeyboardInterrupt:
@@ -120,6 +124,10 @@ def up(host: str, port: int, threads: int) -> None:
     finally:
         scheduler.shutdown(wait=False)
         click.echo("Stopped.")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 class ClinicGroup(FlaskGroup):

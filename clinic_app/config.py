@@ -38,7 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "API_TOKEN_DAYS": 30,
     "OUTBOX_MAX_ATTEMPTS": 8,
     "OUTBOX_LEASE_SECONDS": 120,
-    "OUTBOX_BATCH_SIZE": 200,
+    "OUTBOX_BATCH_SIZE": 20,  # small: a claimed row waits for the batch before it
     "WORKER_DISPATCH_SECONDS": 5,
     "EMBEDDED": False,  # True under `clinic up`: enables /dev/mailbox
     "WTF_CSRF_TIME_LIMIT": None,  # tied to the session instead of a timer

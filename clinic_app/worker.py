@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,6 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 from sqlalchemy.orm import Session
 
@@ -36,27 +36,44 @@ log = logging.getLogger("clinic_app.worker")
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
 
 
+# smtplib's timeout bounds each socket operation, and one message takes a handful of them
+# (connect, EHLO, STARTTLS, login on the first; MAIL, RCPT, DATA, the final reply): a lease
+# renewed right before a send and this many timeouts long outlives that send.
+SEND_LEASE_TIMEOUTS = 10
+
+
+def send_lease(app: Flask) -> timedelta:
+    """The lease a worker takes and renews before each send: the configured lease, or
+    longer if one SMTP send could outlast it (so no other worker reclaims a row mid-send)."""
+    seconds = app.config["OUTBOX_LEASE_SECONDS"]
+    if app.config["MAIL_BACKEND"] == "smtp":
+        seconds = max(seconds, SEND_LEASE_TIMEOUTS * app.config["SMTP_TIMEOUT"])
+    return timedelta(seconds=seconds)
+
+
 def dispatch_outbox_job(app: Flask, worker_id: str | None = None) -> DispatchResult:
-    """Send every due outbox message (one batch after another until none are due)."""
+    """Send every due outbox message (one small batch after another until none are due)."""
     total = DispatchResult()
     with app.app_context():
         clock = app.extensions["clock"]
         backend = app.extensions["mail_backend"]
+        batch = app.config["OUTBOX_BATCH_SIZE"]
         while True:
             result = dispatch(
                 db.session,
                 backend,
                 now=clock.now(),
+                clock=clock.now,
                 mail_from=app.config["MAIL_FROM"],
                 worker_id=worker_id or default_worker_id(),
-                limit=app.config["OUTBOX_BATCH_SIZE"],
-                lease=timedelta(seconds=app.config["OUTBOX_LEASE_SECONDS"]),
+                limit=batch,
+                lease=send_lease(app),
                 max_attempts=app.config["OUTBOX_MAX_ATTEMPTS"],
             )
-            for name in ("sent", "failed", "dead", "skipped"):
+            for name in ("sent", "failed", "dead", "skipped", "lost"):
                 setattr(total, name, getattr(total, name) + getattr(result, name))
-            handled = result.sent + result.failed + result.dead + result.skipped
-            if handled < app.config["OUTBOX_BATCH_SIZE"]:
+            handled = result.sent + result.failed + result.dead + result.skipped + result.lost
+            if handled < batch:
                 break
         db.session.remove()
     return total
@@ -185,18 +202,31 @@ def start_background(app: Flask) -> BackgroundScheduler:
 
 
 def run_blocking(app: Flask) -> None:
-    """``clinic worker``: run until SIGTERM or Ctrl-C, then stop cleanly."""
-    scheduler = BlockingScheduler(timezone="UTC", job_defaults=JOB_DEFAULTS)
+    """``clinic worker``: run until SIGTERM or Ctrl-C, then stop cleanly (exit status 0).
+
+    The scheduler runs in a background thread and the main thread waits for a stop
+    signal. The handlers only set an event, so a signal that arrives at any moment (even
+    between "worker started" and the scheduler's start) ends the wait instead of raising
+    inside half-started scheduler code.
+    """
+    scheduler = BackgroundScheduler(timezone="UTC", job_defaults=JOB_DEFAULTS)
     configure(scheduler, app)
+    stop_requested = threading.Event()
+    received: list[int] = []
 
     def stop(signum: int, frame: object) -> None:
-        log.info("worker stopping (signal %s)", signum)
-        scheduler.shutdown(wait=True)
+        received.append(signum)
+        stop_requested.set()
 
-    signal.signal(signal.SIGTERM, stop)
-    log.info("worker started: jobs %s", ", ".join(j.id for j in scheduler.get_jobs()))
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        log.info("worker started: jobs %s", ", ".join(j.id for j in scheduler.get_jobs()))
         scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        pass
+        while not stop_requested.wait(timeout=1.0):
+            pass
+        log.info("worker stopping (signal %s)", received[0])
+        scheduler.shutdown(wait=True)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     log.info("worker stopped")

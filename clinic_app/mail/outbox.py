@@ -280,6 +280,7 @@ class DispatchResult:
     failed: int = 0
     dead: int = 0
     skipped: int = 0
+    lost: int = 0  # claimed, but taken over by another worker before it could be sent
 
 
 def skip_reason(session: Session, row: OutboxMessage, now: datetime) -> str | None:
@@ -341,6 +342,26 @@ class _Connection:
             self.conn = None
 
 
+def _renew_claim(session: Session, row_id: int, worker_id: str, *, now: datetime,
+                 lease: timedelta) -> bool:
+    """Re-check that ``worker_id`` still holds ``row_id`` and extend its lease; commits.
+
+    One conditional UPDATE right before the row is sent: if the lease ran out and another
+    worker claimed the row meanwhile, ``claimed_by`` no longer matches and the row is left
+    to that worker. A renewed lease runs from *now* for the full lease length, so it
+    outlives the one send that follows however long the batch before it took.
+    """
+    renewed = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == row_id, OutboxMessage.claimed_by == worker_id,
+               OutboxMessage.status == OutboxStatus.SENDING.value)
+        .values(lease_until=now + lease)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.commit()
+    return bool(renewed)
+
+
 def dispatch(
     session: Session,
     backend: MailBackend,
@@ -348,47 +369,51 @@ def dispatch(
     now: datetime,
     mail_from: str,
     worker_id: str | None = None,
-    limit: int = 200,
+    limit: int = 20,
     lease: timedelta = timedelta(minutes=2),
     max_attempts: int = 8,
+    clock: Callable[[], datetime] | None = None,
 ) -> DispatchResult:
     """Send every due message once. Safe to run in several processes at once.
 
-    Claimed rows are re-checked (``skip_reason``) just before the batch is sent, with
-    no transaction open while SMTP talks. Each sent row is marked in its own commit
-    right after the server accepted it, so the only way to send twice is a crash
-    between the server's acceptance and that commit (the lease then gives the row to
-    another worker, which sends it again with the same Message-ID).
+    Claims a small batch (``limit``), then for each row in turn: re-checks the claim with
+    a conditional UPDATE that also renews its lease (``_renew_claim``), re-checks whether
+    it should still go (``skip_reason``), and sends it with no transaction open while
+    SMTP talks. Each sent row is marked in its own commit right after the server accepted
+    it, so the only way to send twice is a crash between the server's acceptance and that
+    commit (the lease then gives the row to another worker, which sends it again with the
+    same Message-ID). ``clock`` gives the current time for the lease renewals of a slow
+    batch (default: ``now`` throughout).
     """
     worker_id = worker_id or default_worker_id()
+    current = clock or (lambda: now)
     result = DispatchResult()
     ids = claim(session, now=now, worker_id=worker_id, limit=limit, lease=lease)
     if not ids:
         return result
-    rows = session.scalars(
-        select(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == worker_id)
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-        .execution_options(populate_existing=True)
-    ).all()
-    outgoing: list[tuple[int, str, str, Message]] = []
-    for row in rows:
-        reason = skip_reason(session, row, now)
-        if reason:
-            row.status = OutboxStatus.RETIRED.value
-            row.last_error = reason
-            row.lease_until = None
-            result.skipped += 1
-            log.info("outbox %s skipped (%s): %s", row.id, row.kind, reason)
-            continue
-        outgoing.append((row.id, row.kind, row.to_addr, build_mime(row, mail_from)))
-    session.commit()  # no transaction stays open while we talk to SMTP
-    for row in rows:
-        # Detached: each "sent" commit below would otherwise expire the whole batch again.
-        session.expunge(row)
     connection = _Connection(backend)
     try:
-        for row_id, kind, to_addr, mime in outgoing:
+        for row_id in ids:
+            if not _renew_claim(session, row_id, worker_id, now=current(), lease=lease):
+                result.lost += 1  # another worker took it over after our lease ran out
+                continue
+            row = session.get(OutboxMessage, row_id, populate_existing=True)
+            if row is None:
+                session.rollback()
+                continue
+            reason = skip_reason(session, row, now)
+            if reason:
+                row.status = OutboxStatus.RETIRED.value
+                row.last_error = reason
+                row.lease_until = None
+                session.commit()
+                result.skipped += 1
+                log.info("outbox %s skipped (%s): %s", row_id, row.kind, reason)
+                continue
+            mime = build_mime(row, mail_from)
+            kind = row.kind
+            session.commit()  # no transaction stays open while we talk to SMTP
+            session.expunge(row)
             try:
                 connection.send(mime)
             except Exception as exc:  # noqa: BLE001 - any delivery failure is retried
@@ -406,7 +431,7 @@ def dispatch(
             session.commit()
             if done.rowcount:
                 result.sent += 1
-                log.info("sent outbox %s %s to %s", row_id, kind, to_addr)
+                log.info("sent outbox %s (%s)", row_id, kind)
     finally:
         connection.close()
     return result
