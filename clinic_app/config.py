@@ -108,9 +108,11 @@ def finalise(config: dict[str, Any], instance_path: str) -> None:
         )
     config["DATABASE_URL"] = url
     config["SQLALCHEMY_DATABASE_URI"] = url
-    engine_options: dict[str, Any] = {"pool_pre_ping": True}
+    # hide_parameters: a logged database error must not carry notes, reasons or hashes.
+    engine_options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
     if url.startswith("sqlite"):
-        engine_options = {"connect_args": {"timeout": 30, "check_same_thread": False}}
+        engine_options = {"connect_args": {"timeout": 30, "check_same_thread": False},
+                          "hide_parameters": True}
     config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options)
 
     # Secret key

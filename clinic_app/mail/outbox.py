@@ -141,12 +141,25 @@ _UTF8 = Charset("utf-8")
 _UTF8.body_encoding = QP
 
 
+# CR, LF and the other control characters (tab aside) have no place in a header value: a
+# name with a line break would make the message fail to build on every attempt until it is
+# dead (and could inject headers). They become spaces, whatever wrote the row.
+_HEADER_CONTROLS = dict.fromkeys([*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F], " ")
+
+
+def clean_header(value: str) -> str:
+    """``value`` on one line: control characters replaced by spaces, runs collapsed."""
+    return " ".join(str(value).translate(_HEADER_CONTROLS).split())
+
+
 def _header(value: str) -> str:
-    """An ASCII header value (RFC 2047 encoded words for anything else)."""
+    """A clean ASCII header value (RFC 2047 encoded words for anything else)."""
+    value = clean_header(value)
     return value if value.isascii() else Header(value, "utf-8").encode()
 
 
 def _address(value: str) -> str:
+    value = clean_header(value)
     name, addr = parseaddr(value)
     if value.isascii() or not addr:
         return _header(value)
@@ -195,7 +208,7 @@ def build_mime(row: OutboxMessage, mail_from: str) -> Message:
     msg["Message-ID"] = message_id_for(row.key, mail_from)
     msg["Date"] = format_datetime(row.due_at)
     for name, value in (row.headers or {}).items():
-        msg[name] = _header(value)
+        msg[clean_header(name).replace(" ", "-")] = _header(value)
     return msg
 
 
@@ -510,14 +523,20 @@ def _record_failure(
     if row.attempts >= max_attempts:
         row.status = OutboxStatus.DEAD.value
         result.dead += 1
-        log.error("outbox %s %s to %s is dead after %s attempts: %s",
-                  row.id, row.kind, row.to_addr, row.attempts, error)
+        log.error("outbox %s (%s) is dead after %s attempts: %s",
+                  row.id, row.kind, row.attempts, _scrub(error, row))
     else:
         row.status = OutboxStatus.FAILED.value
         row.next_attempt_at = now + backoff(row.attempts)
         result.failed += 1
-        log.warning("outbox %s %s to %s failed (attempt %s): %s",
-                    row.id, row.kind, row.to_addr, row.attempts, error)
+        log.warning("outbox %s (%s) failed (attempt %s): %s",
+                    row.id, row.kind, row.attempts, _scrub(error, row))
     row.last_error = error
     row.lease_until = None
     session.commit()
+
+
+def _scrub(error: str, row: OutboxMessage) -> str:
+    """An SMTP error for the log, without the recipient's address (servers often quote it);
+    the full text stays in the row's ``last_error``."""
+    return error.replace(row.to_addr, "<recipient>") if row.to_addr else error
