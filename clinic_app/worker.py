@@ -22,6 +22,8 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask
+from sqlalchemy import delete
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clinic_app.extensions import db
@@ -29,7 +31,10 @@ from clinic_app.mail.outbox import DispatchResult
 from clinic_app.mail.outbox import default_worker_id
 from clinic_app.mail.outbox import dispatch
 from clinic_app.mail.outbox import purge
-from clinic_app.services import notifications  # registers the send checks
+from clinic_app.models.accounts import OneTimeToken
+from clinic_app.models.outbox import WorkerJobRun
+from clinic_app.services import planner  # registers every kind's rule and renderer
+from clinic_app.services.privacy import purge_expired_health_records
 
 log = logging.getLogger("clinic_app.worker")
 
@@ -76,6 +81,10 @@ def dispatch_outbox_job(app: Flask, worker_id: str | None = None) -> DispatchRes
             if handled < batch:
                 break
         db.session.remove()
+    record_job_run(app, "dispatch_outbox",
+                   error=f"{total.failed + total.dead} message(s) failed this run"
+                   if total.failed or total.dead else None,
+                   failures=total.failed + total.dead)
     return total
 
 
@@ -94,10 +103,49 @@ def unit_of_work(app: Flask) -> Iterator[tuple[Session, datetime]]:
             db.session.remove()
 
 
-def plan_due_messages_job(app: Flask) -> notifications.PlanResult:
-    """Write the messages that depend on later facts ("still sore?", prompts, recalls)."""
-    with unit_of_work(app) as (session, now):
-        result = notifications.plan_due_messages(session, now)
+def record_job_run(app: Flask, job: str, *, error: str | None = None,
+                   failures: int = 0) -> None:
+    """Store a job's last run (and last error) for the admin outbox page; commits. Never
+    raises: the status of a job must not become a second way for it to fail."""
+    with app.app_context():
+        try:
+            now = app.extensions["clock"].now()
+            row = db.session.get(WorkerJobRun, job) or WorkerJobRun(job=job, failures=0)
+            row.last_run_at = now
+            row.failures = failures
+            if error is None:
+                row.last_ok_at = now
+            else:
+                row.last_error_at, row.last_error = now, error[:2000]
+            db.session.add(row)
+            db.session.commit()
+        except Exception:  # noqa: BLE001 - logged; the job's own outcome stands
+            db.session.rollback()
+            log.exception("could not record the run of job %s", job)
+        finally:
+            db.session.remove()
+
+
+def job_status(session: Session) -> list[WorkerJobRun]:
+    """Every job's last run, by name (the admin outbox page)."""
+    return list(session.scalars(select(WorkerJobRun).order_by(WorkerJobRun.job)))
+
+
+def plan_due_messages_job(app: Flask) -> planner.PlanResult:
+    """Write the messages that depend on later facts ("still sore?", prompts, recalls).
+
+    Each client is planned in its own savepoint (``services.planner``): a client whose
+    rows make planning fail is logged and skipped, and the failure is shown with the
+    job's status on the admin outbox page."""
+    try:
+        with unit_of_work(app) as (session, now):
+            result = planner.plan_due_messages(session, now)
+    except Exception as exc:
+        record_job_run(app, "plan_due_messages", error=f"{exc.__class__.__name__}: {exc}")
+        raise
+    record_job_run(app, "plan_due_messages",
+                   error=result.failures[-1] if result.failures else None,
+                   failures=len(result.failures))
     if result.still_sore or result.prompts or result.recalls:
         log.info("planned %s still-sore, %s rebooking prompts, %s recalls",
                  result.still_sore, result.prompts, result.recalls)
@@ -111,17 +159,17 @@ TOKEN_GRACE = timedelta(days=7)
 
 def housekeeping_job(app: Flask) -> dict[str, int]:
     """Delete sent outbox rows older than 90 days and long-expired one-time tokens."""
-    from sqlalchemy import delete
-
-    from clinic_app.models.accounts import OneTimeToken
-    from clinic_app.services.privacy import purge_expired_health_records
-
-    with unit_of_work(app) as (session, now):
-        outbox_rows = purge(session, now=now)
-        tokens = session.execute(
-            delete(OneTimeToken).where(OneTimeToken.expires_at < now - TOKEN_GRACE)
-        ).rowcount or 0
-        health = purge_expired_health_records(session, now)
+    try:
+        with unit_of_work(app) as (session, now):
+            outbox_rows = purge(session, now=now)
+            tokens = session.execute(
+                delete(OneTimeToken).where(OneTimeToken.expires_at < now - TOKEN_GRACE)
+            ).rowcount or 0
+            health = purge_expired_health_records(session, now)
+    except Exception as exc:
+        record_job_run(app, "housekeeping", error=f"{exc.__class__.__name__}: {exc}")
+        raise
+    record_job_run(app, "housekeeping")
     if outbox_rows or tokens or health:
         log.info("housekeeping: deleted %s outbox rows, %s old tokens and %s expired health "
                  "records", outbox_rows, tokens, health)
@@ -130,8 +178,13 @@ def housekeeping_job(app: Flask) -> dict[str, int]:
 
 def daily_agenda_job(app: Flask) -> int:
     """Write today's agenda (clinic zone) for each therapist with bookings; once a day."""
-    with unit_of_work(app) as (session, now):
-        made = notifications.daily_agenda(session, now)
+    try:
+        with unit_of_work(app) as (session, now):
+            made = planner.daily_agenda(session, now)
+    except Exception as exc:
+        record_job_run(app, "daily_agenda", error=f"{exc.__class__.__name__}: {exc}")
+        raise
+    record_job_run(app, "daily_agenda")
     log.info("daily agenda: %s written", made)
     return made
 

@@ -1,8 +1,14 @@
 """The transactional outbox.
 
 ``enqueue`` writes a row in the caller's transaction, so an email exists if and
-only if the change that caused it was committed. ``dispatch`` (the worker) claims
-due rows in a short transaction, sends outside it, and records the outcome.
+only if the change that caused it was committed. A row records the *intent*: kind,
+booking, recipient, due time, idempotency key and a few params; nothing is rendered
+in the causing request. ``dispatch`` (the worker) claims due rows in a short
+transaction and, right before each send, asks the kind's registered ``MessageKind``
+whether the message still holds (``check``: a reason to retire it, or None) and renders
+it from the current state (``render``); it sends outside any transaction and records
+the outcome (the rendered subject and bodies stay on the row as the record of what
+was said).
 Claiming is one conditional UPDATE: with ``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, and under SQLite's ``BEGIN IMMEDIATE`` write lock, two workers never
 claim the same row. A crashed worker's rows come back when their lease ends.
@@ -12,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import socket
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -31,6 +38,7 @@ from email.utils import format_datetime
 from email.utils import formataddr
 from email.utils import parseaddr
 from typing import Any
+from typing import cast
 
 from sqlalchemy import delete
 from sqlalchemy import or_
@@ -38,7 +46,11 @@ from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from clinic_app.errors import Conflict
+from clinic_app.errors import NotFound
+from clinic_app.mail.backends import ConnectionBackend
 from clinic_app.mail.backends import MailBackend
+from clinic_app.models.accounts import User
 from clinic_app.models.outbox import OutboxMessage
 from clinic_app.models.outbox import OutboxStatus
 
@@ -72,35 +84,38 @@ def enqueue(
     *,
     key: str,
     kind: str,
-    message: Outgoing | Callable[[], Outgoing],
     now: datetime,
+    to: str | None = None,
+    params: dict[str, Any] | None = None,
+    message: Outgoing | None = None,
     due_at: datetime | None = None,
     booking_id: int | None = None,
     user_id: int | None = None,
     essential: bool = True,
 ) -> OutboxMessage | None:
-    """Add ``message`` to the outbox in the current transaction.
+    """Add a message to the outbox in the current transaction.
 
-    Idempotent on ``key``: a second call with the same key returns None and
-    changes nothing (a planner may run twice; the email goes once). ``message``
-    may be a callable that renders it: it is called only when the key is new, so
-    a repeated call costs one query and no rendering.
+    Either an intent (``to`` and small JSON ``params``; the kind's registered renderer
+    writes it at send time) or, for kinds without a renderer, a ready ``message``.
+    Idempotent on ``key``: a second call with the same key returns None and changes
+    nothing (a planner may run twice; the email goes once).
     """
+    if (message is None) == (to is None):
+        raise ValueError("enqueue takes either an intent (to=, params=) or a message")
     existing = session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key))
     if existing is not None:
         return None
-    if callable(message):
-        message = message()
     due = due_at or now
     row = OutboxMessage(
         key=key,
         kind=kind,
-        to_addr=message.to,
-        subject=message.subject,
-        body_text=message.text,
-        body_html=message.html,
-        attachments=[a.__dict__ for a in message.attachments],
-        headers=dict(message.headers),
+        to_addr=message.to if message is not None else to,
+        subject=message.subject if message is not None else None,
+        body_text=message.text if message is not None else None,
+        body_html=message.html if message is not None else None,
+        attachments=[a.__dict__ for a in message.attachments] if message is not None else [],
+        headers=dict(message.headers) if message is not None else {},
+        params=None if message is not None else dict(params or {}),
         essential=essential,
         booking_id=booking_id,
         user_id=user_id,
@@ -212,20 +227,41 @@ def build_mime(row: OutboxMessage, mail_from: str) -> Message:
     return msg
 
 
-# kind -> check(session, row, now) -> reason to skip, or None to send. Booking
-# messages register checks so that a cancelled booking never gets a reminder,
-# even if retiring its rows was missed.
 SendCheck = Callable[[Session, OutboxMessage, datetime], str | None]
-SEND_CHECKS: dict[str, SendCheck] = {}
+Render = Callable[[Session, OutboxMessage, datetime], Outgoing]
 
 
-def register_send_check(kind: str, check: SendCheck) -> None:
-    SEND_CHECKS[kind] = check
+@dataclass(frozen=True)
+class MessageKind:
+    """What the dispatcher needs to know about one kind of message.
+
+    ``check(session, row, now)``: the send-time rule and validity window; a reason to
+    retire the row (shown on the admin outbox page), or None to send it. ``render``:
+    the email written from the current state; None for kinds enqueued ready-made.
+    """
+
+    check: SendCheck | None = None
+    render: Render | None = None
+
+
+KINDS: dict[str, MessageKind] = {}
+
+
+def register_kind(kind: str, *, check: SendCheck | None = None,
+                  render: Render | None = None) -> None:
+    KINDS[kind] = MessageKind(check=check, render=render)
+
+
+class NotRenderable(Exception):  # noqa: N818 - a reason, not an error
+    """Raised by a renderer when the message cannot be written any more: the row is
+    retired with ``reason`` rather than retried."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def default_worker_id() -> str:
-    import os
-
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -303,19 +339,32 @@ def skip_reason(session: Session, row: OutboxMessage, now: datetime) -> str | No
     them; essential ones ignore that switch. Then the kind's registered check runs.
     """
     if not row.essential and row.user_id is not None:
-        from clinic_app.models.accounts import User
-
         user = session.get(User, row.user_id, populate_existing=True)
         if user is None or not user.is_active or user.anonymised_at is not None:
             return "recipient gone"
         if not user.wants_prompts:
             return "recipient opted out"
-    check = SEND_CHECKS.get(row.kind)
-    return check(session, row, now) if check else None
+    kind = KINDS.get(row.kind)
+    if row.params is not None and (kind is None or kind.render is None):
+        return f"no renderer for {row.kind}"
+    return kind.check(session, row, now) if kind is not None and kind.check else None
+
+
+def render_row(session: Session, row: OutboxMessage, now: datetime) -> None:
+    """Write an intent row's email from the current state onto the row (every attempt:
+    a retry an hour later says what is true then)."""
+    if row.params is None:
+        return  # enqueued ready-made
+    message = KINDS[row.kind].render(session, row, now)  # type: ignore[misc]
+    row.subject = message.subject
+    row.body_text = message.text
+    row.body_html = message.html
+    row.attachments = [a.__dict__ for a in message.attachments]
+    row.headers = dict(message.headers)
 
 
 class _Connection:
-    """Sends a batch over one SMTP connection when the backend allows it.
+    """Sends a batch over one connection when the backend offers one (``open``).
 
     Opening a connection per message costs several round trips; the batch reuses one
     and reconnects after any error (a refused message may leave it in an odd state).
@@ -325,18 +374,14 @@ class _Connection:
     def __init__(self, backend: MailBackend) -> None:
         self.backend = backend
         self.conn: Any = None
-        self.reusable = hasattr(backend, "_connect") and hasattr(backend, "username")
+        self.reusable = callable(getattr(backend, "open", None))
 
     def send(self, message: Any) -> None:
         if not self.reusable:
             self.backend.send(message)
             return
-        backend: Any = self.backend
         if self.conn is None:
-            conn = backend._connect()
-            if backend.username:
-                conn.login(backend.username, backend.password or "")
-            self.conn = conn
+            self.conn = cast(ConnectionBackend, self.backend).open()
         try:
             self.conn.send_message(message)
         except Exception:
@@ -414,17 +459,29 @@ def dispatch(
             if row is None:
                 session.rollback()
                 continue
-            reason = skip_reason(session, row, now)
+            kind = row.kind
+            try:
+                reason = skip_reason(session, row, now)
+                if reason is None:
+                    render_row(session, row, now)
+                    mime = build_mime(row, mail_from)
+            except NotRenderable as exc:
+                reason = exc.reason
+            except Exception as exc:  # noqa: BLE001 - a rendering bug: retried, then dead
+                session.rollback()
+                log.exception("outbox %s (%s) could not be written", row_id, kind)
+                _record_failure(session, row_id, worker_id, now,
+                                f"rendering failed: {exc.__class__.__name__}: {exc}"[:500],
+                                max_attempts, result)
+                continue
             if reason:
                 row.status = OutboxStatus.RETIRED.value
                 row.last_error = reason
                 row.lease_until = None
                 session.commit()
                 result.skipped += 1
-                log.info("outbox %s skipped (%s): %s", row_id, row.kind, reason)
+                log.info("outbox %s skipped (%s): %s", row_id, kind, reason)
                 continue
-            mime = build_mime(row, mail_from)
-            kind = row.kind
             session.commit()  # no transaction stays open while we talk to SMTP
             session.expunge(row)
             try:
@@ -456,9 +513,6 @@ def retry(session: Session, row_id: int, *, now: datetime) -> OutboxMessage:
     Raises NotFound for an unknown id and Conflict unless the row is failed or dead.
     Does not commit.
     """
-    from clinic_app.errors import Conflict
-    from clinic_app.errors import NotFound
-
     row = session.get(OutboxMessage, row_id)
     if row is None:
         raise NotFound("There is no such message.")
