@@ -539,6 +539,18 @@ def failed_and_dead(session: Session, *, limit: int = 500) -> list[OutboxMessage
     )
 
 
+def recently_retired(session: Session, *, limit: int = 50) -> list[OutboxMessage]:
+    """The newest retired messages with the reason each was not sent (admin page)."""
+    return list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.status == OutboxStatus.RETIRED.value)
+            .order_by(OutboxMessage.id.desc())
+            .limit(limit)
+        )
+    )
+
+
 SENT_RETENTION = timedelta(days=90)
 
 
