@@ -202,3 +202,32 @@ def test_admin_outbox_page_shows_job_status_and_retired_reasons(app, db, clock, 
     _login(client, outsider.email)
     assert client.get("/admin/outbox/").status_code in (403, 404)
     assert db.session.scalar(select(OutboxMessage.id).limit(1)) is not None
+
+
+def test_no_template_is_rendered_inside_a_booking_request(app, db, clock, mailbox,
+                                                          monkeypatch):
+    """Booking, moving, cancelling and completing write intents only; the worker renders."""
+    from clinic_app.mail import render as render_module  # patched for this test only
+
+    clinic = make_clinic(app)
+    real_render = render_module._render
+
+    def no_rendering(*args, **kwargs):
+        raise AssertionError("a template was rendered in the causing transaction")
+
+    monkeypatch.setattr(render_module, "_render", no_rendering)
+    booking = make_booking(app, clinic, START)
+    clock.set(booking.end_at + timedelta(minutes=5))
+    complete(app, booking)
+    written = rows()
+    assert {r.kind for r in written} == {"booking_confirmation", "reminder", "aftercare",
+                                         "checkin_24h"}
+    assert all(r.subject is None and r.body_text is None and r.params is not None
+               for r in written)
+    monkeypatch.setattr(render_module, "_render", real_render)
+    clock.set(booking.end_at + timedelta(hours=3))
+    sent = mailbox.deliver()
+    assert "After your session: looking after yourself" in [m["Subject"] for m in sent]
+    db.session.expire_all()
+    aftercare = rows("aftercare")[0]
+    assert aftercare.status == "sent" and aftercare.subject.startswith("After your session")
