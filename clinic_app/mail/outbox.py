@@ -130,6 +130,43 @@ def enqueue(
     return row
 
 
+@dataclass
+class Intent:
+    """One message to write as an outbox intent (see ``enqueue``)."""
+
+    key: str
+    kind: str
+    to: str
+    params: dict[str, Any]
+    due_at: datetime | None = None
+    booking_id: int | None = None
+    user_id: int | None = None
+    essential: bool = True
+
+
+def enqueue_intents(session: Session, intents: list[Intent], *, now: datetime) -> int:
+    """Write several intents at once: one query for the keys already present and one
+    flush for the new rows (a booking writes four or more). Idempotent on each key like
+    ``enqueue``; returns how many rows were written."""
+    if not intents:
+        return 0
+    present = set(session.scalars(
+        select(OutboxMessage.key).where(OutboxMessage.key.in_([i.key for i in intents]))))
+    new = [i for i in intents if i.key not in present]
+    for item in new:
+        due = item.due_at or now
+        session.add(OutboxMessage(
+            key=item.key, kind=item.kind, to_addr=item.to, subject=None, body_text=None,
+            body_html=None, attachments=[], headers={}, params=dict(item.params),
+            essential=item.essential, booking_id=item.booking_id, user_id=item.user_id,
+            status=OutboxStatus.PENDING.value, due_at=due, next_attempt_at=due, attempts=0,
+            created_at=now,
+        ))
+    if new:
+        session.flush()
+    return len(new)
+
+
 def retire(
     session: Session, *, booking_id: int, kinds: Iterable[str] | None = None, now: datetime
 ) -> int:

@@ -39,7 +39,9 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from clinic_app.mail.outbox import Intent
 from clinic_app.mail.outbox import enqueue
+from clinic_app.mail.outbox import enqueue_intents
 from clinic_app.mail.outbox import retire
 from clinic_app.models.accounts import User
 from clinic_app.models.booking import Booking
@@ -74,33 +76,40 @@ def intent(session: Session, *, kind: str, key: str, to: str, now: datetime,
                    essential=kind not in NON_ESSENTIAL)
 
 
-def _both(session: Session, booking: Booking, now: datetime, *, event: str, kind: str,
-          **params: Any) -> None:
+def _intent(kind: str, key: str, to: str, *, user: User, booking: Booking,
+            due_at: datetime | None = None, **params: Any) -> Intent:
+    return Intent(key=key, kind=kind, to=to, params=params, due_at=due_at,
+                  booking_id=booking.id, user_id=user.id, essential=kind not in NON_ESSENTIAL)
+
+
+def _both(booking: Booking, *, event: str, kind: str, **params: Any) -> list[Intent]:
     """The client's and the therapist's copy of a confirmation/change/cancellation."""
-    for audience, person in (("client", booking.client), ("therapist", booking.therapist.user)):
-        if not person.email or person.anonymised_at is not None:
-            continue
-        intent(session, kind=kind, to=person.email, now=now, user=person, booking=booking,
-               key=f"booking:{booking.id}:{event}:{booking.sequence}:{audience}",
-               audience=audience, sequence=booking.sequence, **params)
+    return [
+        _intent(kind, f"booking:{booking.id}:{event}:{booking.sequence}:{audience}",
+                person.email, user=person, booking=booking, audience=audience,
+                sequence=booking.sequence, **params)
+        for audience, person in (("client", booking.client), ("therapist", booking.therapist.user))
+        if person.email and person.anonymised_at is None
+    ]
 
 
 def _reminder_key(booking: Booking, hours: int) -> str:
     return f"booking:{booking.id}:reminder-{hours}h:{booking.start_at.isoformat()}"
 
 
-def _plan_reminders(session: Session, booking: Booking, now: datetime) -> None:
+def _reminders(session: Session, booking: Booking, now: datetime) -> list[Intent]:
     """Reminders for the booking's current time (skips due times already passed)."""
     client = booking.client
     if client.anonymised_at is not None:
-        return
+        return []
+    out = []
     for hours in get_settings(session).reminder_offsets():
         due = booking.start_at - timedelta(hours=hours)  # elapsed hours, not wall clock
-        if due <= now:
-            continue
-        intent(session, kind=REMINDER, key=_reminder_key(booking, hours), to=client.email,
-               now=now, user=client, booking=booking, due_at=due, hours=hours,
-               start=booking.start_at.isoformat())
+        if due > now:
+            out.append(_intent(REMINDER, _reminder_key(booking, hours), client.email,
+                               user=client, booking=booking, due_at=due, hours=hours,
+                               start=booking.start_at.isoformat()))
+    return out
 
 
 def _retire_stale_reminders(session: Session, booking: Booking, now: datetime) -> int:
@@ -121,8 +130,8 @@ def _retire_stale_reminders(session: Session, booking: Booking, now: datetime) -
 def booking_created(session: Session, booking: Booking, now: datetime) -> None:
     """A booking was made (status booked or pending)."""
     session.flush()
-    _both(session, booking, now, event="confirmation", kind=CONFIRMATION)
-    _plan_reminders(session, booking, now)
+    enqueue_intents(session, [*_both(booking, event="confirmation", kind=CONFIRMATION),
+                              *_reminders(session, booking, now)], now=now)
 
 
 def booking_changed(session: Session, booking: Booking, old_start: datetime,
@@ -136,17 +145,17 @@ def booking_changed(session: Session, booking: Booking, old_start: datetime,
     session.flush()
     retire(session, booking_id=booking.id, kinds=[CONFIRMATION, CHANGE], now=now)
     _retire_stale_reminders(session, booking, now)
-    _both(session, booking, now, event="change", kind=CHANGE,
-          moved=old_start != booking.start_at, old_start=old_start.isoformat())
-    if booking.status in ACTIVE_UPCOMING:
-        _plan_reminders(session, booking, now)
+    changes = _both(booking, event="change", kind=CHANGE,
+                    moved=old_start != booking.start_at, old_start=old_start.isoformat())
+    reminders = _reminders(session, booking, now) if booking.status in ACTIVE_UPCOMING else []
+    enqueue_intents(session, [*changes, *reminders], now=now)
 
 
 def booking_cancelled(session: Session, booking: Booking, now: datetime) -> None:
     """A booking was cancelled (``late_cancel`` set); ``sequence`` already raised."""
     session.flush()
     retire(session, booking_id=booking.id, now=now)
-    _both(session, booking, now, event="cancellation", kind=CANCELLATION)
+    enqueue_intents(session, _both(booking, event="cancellation", kind=CANCELLATION), now=now)
 
 
 def booking_completed(session: Session, booking: Booking, now: datetime) -> None:
