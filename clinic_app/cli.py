@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -15,6 +16,7 @@ from clinic_app.config import ConfigError
 
 
 def _create() -> Flask:
+    # Imported here: clinic_app imports this module while building the app (import cycle).
     from clinic_app import create_app
 
     return create_app()
@@ -35,6 +37,7 @@ def _now():  # type: ignore[no-untyped-def]
 @with_appcontext
 def seed_demo() -> None:
     """Add the demo clinic, therapists, services and logins (idempotent)."""
+    # Imported here: clinic_app imports this module while building the app (import cycle).
     from clinic_app.extensions import db
     from clinic_app.services.demo import seed
 
@@ -51,6 +54,7 @@ def seed_demo() -> None:
 @with_appcontext
 def create_admin(email: str, name: str, password: str) -> None:
     """Create an admin account (or make an existing account admin)."""
+    # Imported here: clinic_app imports this module while building the app (import cycle).
     from clinic_app.errors import DomainError
     from clinic_app.extensions import db
     from clinic_app.services.accounts import create_admin as make
@@ -68,6 +72,7 @@ def create_admin(email: str, name: str, password: str) -> None:
 @with_appcontext
 def worker() -> None:
     """Run the notification worker (one process; stops cleanly on SIGTERM/Ctrl-C)."""
+    # Imported here: clinic_app imports this module while building the app (import cycle).
     from clinic_app.worker import run_blocking
 
     run_blocking(current_app._get_current_object())  # type: ignore[attr-defined]
@@ -80,8 +85,8 @@ def worker() -> None:
 def up(host: str, port: int, threads: int) -> None:
     """Run everything in one process: migrate, seed demo data into an empty
     database, serve the web app with waitress and run one notification worker."""
-    import os
-
+    # Imported here: clinic_app imports this module while building the app (import cycle),
+    # and waitress / flask_migrate are only needed by this command.
     from flask_migrate import upgrade
     from waitress import serve
 

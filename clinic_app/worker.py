@@ -24,6 +24,8 @@ from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask
 from sqlalchemy import delete
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from clinic_app.extensions import db
@@ -35,6 +37,7 @@ from clinic_app.models.accounts import OneTimeToken
 from clinic_app.models.outbox import WorkerJobRun
 from clinic_app.services import planner  # registers every kind's rule and renderer
 from clinic_app.services.privacy import purge_expired_health_records
+from clinic_app.services.settings import get_settings
 
 log = logging.getLogger("clinic_app.worker")
 
@@ -108,22 +111,28 @@ def record_job_run(app: Flask, job: str, *, error: str | None = None,
     """Store a job's last run (and last error) for the admin outbox page; commits. Never
     raises: the status of a job must not become a second way for it to fail."""
     with app.app_context():
-        try:
-            now = app.extensions["clock"].now()
-            row = db.session.get(WorkerJobRun, job) or WorkerJobRun(job=job, failures=0)
-            row.last_run_at = now
-            row.failures = failures
-            if error is None:
-                row.last_ok_at = now
-            else:
-                row.last_error_at, row.last_error = now, error[:2000]
-            db.session.add(row)
-            db.session.commit()
-        except Exception:  # noqa: BLE001 - logged; the job's own outcome stands
-            db.session.rollback()
-            log.exception("could not record the run of job %s", job)
-        finally:
-            db.session.remove()
+        now = app.extensions["clock"].now()
+        for attempt in (1, 2):  # a second worker may insert the job's first row meanwhile
+            try:
+                row = db.session.get(WorkerJobRun, job) or WorkerJobRun(job=job, failures=0)
+                row.last_run_at = now
+                row.failures = failures
+                if error is None:
+                    row.last_ok_at = now
+                else:
+                    row.last_error_at, row.last_error = now, error[:2000]
+                db.session.add(row)
+                db.session.commit()
+                break
+            except IntegrityError:
+                db.session.rollback()
+                if attempt == 2:
+                    log.warning("could not record the run of job %s", job)
+            except Exception:  # noqa: BLE001 - logged; the job's own outcome stands
+                db.session.rollback()
+                log.exception("could not record the run of job %s", job)
+                break
+        db.session.remove()
 
 
 def job_status(session: Session) -> list[WorkerJobRun]:
@@ -191,10 +200,6 @@ def daily_agenda_job(app: Flask) -> int:
 
 def clinic_timezone(app: Flask) -> str:
     """The clinic's zone from the settings row (the configured default if unreadable)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from clinic_app.services.settings import get_settings
-
     with app.app_context():
         try:
             zone = get_settings(db.session).timezone
