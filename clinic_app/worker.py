@@ -135,6 +135,18 @@ def record_job_run(app: Flask, job: str, *, error: str | None = None,
         db.session.remove()
 
 
+@contextmanager
+def tracked(app: Flask, job: str) -> Iterator[tuple[Session, datetime]]:
+    """``unit_of_work`` that records a failure of the whole job in its status row and
+    re-raises (the caller records the success, with its own count of failures)."""
+    try:
+        with unit_of_work(app) as unit:
+            yield unit
+    except Exception as exc:
+        record_job_run(app, job, error=f"{exc.__class__.__name__}: {exc}")
+        raise
+
+
 def job_status(session: Session) -> list[WorkerJobRun]:
     """Every job's last run, by name (the admin outbox page)."""
     return list(session.scalars(select(WorkerJobRun).order_by(WorkerJobRun.job)))
@@ -146,12 +158,8 @@ def plan_due_messages_job(app: Flask) -> planner.PlanResult:
     Each client is planned in its own savepoint (``services.planner``): a client whose
     rows make planning fail is logged and skipped, and the failure is shown with the
     job's status on the admin outbox page."""
-    try:
-        with unit_of_work(app) as (session, now):
-            result = planner.plan_due_messages(session, now)
-    except Exception as exc:
-        record_job_run(app, "plan_due_messages", error=f"{exc.__class__.__name__}: {exc}")
-        raise
+    with tracked(app, "plan_due_messages") as (session, now):
+        result = planner.plan_due_messages(session, now)
     record_job_run(app, "plan_due_messages",
                    error=result.failures[-1] if result.failures else None,
                    failures=len(result.failures))
@@ -168,16 +176,12 @@ TOKEN_GRACE = timedelta(days=7)
 
 def housekeeping_job(app: Flask) -> dict[str, int]:
     """Delete sent outbox rows older than 90 days and long-expired one-time tokens."""
-    try:
-        with unit_of_work(app) as (session, now):
-            outbox_rows = purge(session, now=now)
-            tokens = session.execute(
-                delete(OneTimeToken).where(OneTimeToken.expires_at < now - TOKEN_GRACE)
-            ).rowcount or 0
-            health = purge_expired_health_records(session, now)
-    except Exception as exc:
-        record_job_run(app, "housekeeping", error=f"{exc.__class__.__name__}: {exc}")
-        raise
+    with tracked(app, "housekeeping") as (session, now):
+        outbox_rows = purge(session, now=now)
+        tokens = session.execute(
+            delete(OneTimeToken).where(OneTimeToken.expires_at < now - TOKEN_GRACE)
+        ).rowcount or 0
+        health = purge_expired_health_records(session, now)
     record_job_run(app, "housekeeping")
     if outbox_rows or tokens or health:
         log.info("housekeeping: deleted %s outbox rows, %s old tokens and %s expired health "
@@ -187,12 +191,8 @@ def housekeeping_job(app: Flask) -> dict[str, int]:
 
 def daily_agenda_job(app: Flask) -> int:
     """Write today's agenda (clinic zone) for each therapist with bookings; once a day."""
-    try:
-        with unit_of_work(app) as (session, now):
-            made = planner.daily_agenda(session, now)
-    except Exception as exc:
-        record_job_run(app, "daily_agenda", error=f"{exc.__class__.__name__}: {exc}")
-        raise
+    with tracked(app, "daily_agenda") as (session, now):
+        made = planner.daily_agenda(session, now)
     record_job_run(app, "daily_agenda")
     log.info("daily agenda: %s written", made)
     return made

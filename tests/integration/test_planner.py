@@ -231,3 +231,19 @@ def test_no_template_is_rendered_inside_a_booking_request(app, db, clock, mailbo
     db.session.expire_all()
     aftercare = rows("aftercare")[0]
     assert aftercare.status == "sent" and aftercare.subject.startswith("After your session")
+
+
+def test_a_failing_job_is_recorded_and_still_raises(app, db, clock, monkeypatch):
+    def broken(session, now):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(planner, "plan_due_messages", broken)
+    try:
+        run_job(plan_due_messages_job, app)
+    except RuntimeError as exc:
+        assert str(exc) == "database went away"
+    else:
+        raise AssertionError("the job's failure must reach the scheduler's log")
+    status = db.session.get(WorkerJobRun, "plan_due_messages")
+    assert status.last_error == "RuntimeError: database went away"
+    assert status.last_error_at == clock.now() and status.last_ok_at is None

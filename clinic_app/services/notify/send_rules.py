@@ -155,15 +155,21 @@ def check_checkin(session: Session, row: OutboxMessage, now: datetime) -> str | 
     return None
 
 
-def check_prompt(session: Session, row: OutboxMessage, now: datetime) -> str | None:
-    booking = _booking_of(session, row)
+def _invitation_blocked(session: Session, booking: Booking | None,
+                        now: datetime) -> str | None:
+    """Why not to invite a client to book (prompts and recalls), or None."""
     if booking is None:
         return "booking gone"
     if future_booking_exists(session, booking.client_id, now):
         return "a future booking exists"
-    held = held_for_review(session, booking.client_id)
-    if held:
-        return held
+    return held_for_review(session, booking.client_id)
+
+
+def check_prompt(session: Session, row: OutboxMessage, now: datetime) -> str | None:
+    booking = _booking_of(session, row)
+    blocked = _invitation_blocked(session, booking, now)
+    if blocked or booking is None:
+        return blocked
     current = current_recommendation(session, booking.client_id)
     written_for = (row.params or {}).get("ideal")
     if (current is None or current.booking_id != booking.id or current.ideal is None
@@ -176,13 +182,9 @@ def check_prompt(session: Session, row: OutboxMessage, now: datetime) -> str | N
 
 def check_recall(session: Session, row: OutboxMessage, now: datetime) -> str | None:
     booking = _booking_of(session, row)
-    if booking is None:
-        return "booking gone"
-    if future_booking_exists(session, booking.client_id, now):
-        return "a future booking exists"
-    held = held_for_review(session, booking.client_id)
-    if held:
-        return held
+    blocked = _invitation_blocked(session, booking, now)
+    if blocked or booking is None:
+        return blocked
     later = session.scalar(
         select(Booking.id).where(
             Booking.client_id == booking.client_id,
