@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 import click
@@ -14,6 +16,7 @@ from clinic_app.config import ConfigError
 
 
 def _create() -> Flask:
+    # Imported here: clinic_app imports this module while building the app (import cycle).
     from clinic_app import create_app
 
     return create_app()
@@ -34,6 +37,7 @@ def _now():  # type: ignore[no-untyped-def]
 @with_appcontext
 def seed_demo() -> None:
     """Add the demo clinic, therapists, services and logins (idempotent)."""
+    # Imported here: clinic_app imports this module while building the app (import cycle).
     from clinic_app.extensions import db
     from clinic_app.services.demo import seed
 
@@ -50,6 +54,7 @@ def seed_demo() -> None:
 @with_appcontext
 def create_admin(email: str, name: str, password: str) -> None:
     """Create an admin account (or make an existing account admin)."""
+    # Imported here: clinic_app imports this module while building the app (import cycle).
     from clinic_app.errors import DomainError
     from clinic_app.extensions import db
     from clinic_app.services.accounts import create_admin as make
@@ -67,6 +72,7 @@ def create_admin(email: str, name: str, password: str) -> None:
 @with_appcontext
 def worker() -> None:
     """Run the notification worker (one process; stops cleanly on SIGTERM/Ctrl-C)."""
+    # Imported here: clinic_app imports this module while building the app (import cycle).
     from clinic_app.worker import run_blocking
 
     run_blocking(current_app._get_current_object())  # type: ignore[attr-defined]
@@ -79,8 +85,8 @@ def worker() -> None:
 def up(host: str, port: int, threads: int) -> None:
     """Run everything in one process: migrate, seed demo data into an empty
     database, serve the web app with waitress and run one notification worker."""
-    import os
-
+    # Imported here: clinic_app imports this module while building the app (import cycle),
+    # and waitress / flask_migrate are only needed by this command.
     from flask_migrate import upgrade
     from waitress import serve
 
@@ -108,11 +114,14 @@ def up(host: str, port: int, threads: int) -> None:
         db.session.remove()
     scheduler = start_background(app)
     url = app.config["BASE_URL"]
-    click.echo(f"\nClinic running at {url}  (Ctrl-C to stop)")
+    click.echo(f"\nClinic running at {url}  (Ctrl-C or SIGTERM to stop)")
     click.echo("Demo logins (password for all: " + DEMO_LOGINS["password"] + "):")
     for role, email in DEMO_LOGINS["accounts"]:
         click.echo(f"  {role:<10} {email}")
     click.echo(f"Dev mailbox: {url}/dev/mailbox (log in as the admin)\n")
+    # SIGTERM (a service manager, `kill`) stops like Ctrl-C: the handler raises in the
+    # main thread, out of waitress's loop, into the clean shutdown below.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         serve(app, host=host, port=port, threads=threads, ident="clinic")
     except KeyboardInterrupt:
@@ -120,6 +129,10 @@ def up(host: str, port: int, threads: int) -> None:
     finally:
         scheduler.shutdown(wait=False)
         click.echo("Stopped.")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 class ClinicGroup(FlaskGroup):

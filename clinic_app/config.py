@@ -38,7 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "API_TOKEN_DAYS": 30,
     "OUTBOX_MAX_ATTEMPTS": 8,
     "OUTBOX_LEASE_SECONDS": 120,
-    "OUTBOX_BATCH_SIZE": 200,
+    "OUTBOX_BATCH_SIZE": 20,  # small: a claimed row waits for the batch before it
     "WORKER_DISPATCH_SECONDS": 5,
     "MAX_REQUEST_BYTES": 1024 * 1024,  # larger requests get 413 before anything reads them
     "EMBEDDED": False,  # True under `clinic up`: enables /dev/mailbox
@@ -109,9 +109,11 @@ def finalise(config: dict[str, Any], instance_path: str) -> None:
         )
     config["DATABASE_URL"] = url
     config["SQLALCHEMY_DATABASE_URI"] = url
-    engine_options: dict[str, Any] = {"pool_pre_ping": True}
+    # hide_parameters: a logged database error must not carry notes, reasons or hashes.
+    engine_options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
     if url.startswith("sqlite"):
-        engine_options = {"connect_args": {"timeout": 30, "check_same_thread": False}}
+        engine_options = {"connect_args": {"timeout": 30, "check_same_thread": False},
+                          "hide_parameters": True}
     config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options)
 
     # Secret key

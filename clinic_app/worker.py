@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,8 +21,11 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
+from sqlalchemy import delete
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from clinic_app.extensions import db
@@ -29,36 +33,61 @@ from clinic_app.mail.outbox import DispatchResult
 from clinic_app.mail.outbox import default_worker_id
 from clinic_app.mail.outbox import dispatch
 from clinic_app.mail.outbox import purge
-from clinic_app.services import notifications  # registers the send checks
+from clinic_app.models.accounts import OneTimeToken
+from clinic_app.models.outbox import WorkerJobRun
+from clinic_app.services import planner  # registers every kind's rule and renderer
+from clinic_app.services.privacy import purge_expired_health_records
+from clinic_app.services.settings import get_settings
 
 log = logging.getLogger("clinic_app.worker")
 
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
 
 
+# smtplib's timeout bounds each socket operation, and one message takes a handful of them
+# (connect, EHLO, STARTTLS, login on the first; MAIL, RCPT, DATA, the final reply): a lease
+# renewed right before a send and this many timeouts long outlives that send.
+SEND_LEASE_TIMEOUTS = 10
+
+
+def send_lease(app: Flask) -> timedelta:
+    """The lease a worker takes and renews before each send: the configured lease, or
+    longer if one SMTP send could outlast it (so no other worker reclaims a row mid-send)."""
+    seconds = app.config["OUTBOX_LEASE_SECONDS"]
+    if app.config["MAIL_BACKEND"] == "smtp":
+        seconds = max(seconds, SEND_LEASE_TIMEOUTS * app.config["SMTP_TIMEOUT"])
+    return timedelta(seconds=seconds)
+
+
 def dispatch_outbox_job(app: Flask, worker_id: str | None = None) -> DispatchResult:
-    """Send every due outbox message (one batch after another until none are due)."""
+    """Send every due outbox message (one small batch after another until none are due)."""
     total = DispatchResult()
     with app.app_context():
         clock = app.extensions["clock"]
         backend = app.extensions["mail_backend"]
+        batch = app.config["OUTBOX_BATCH_SIZE"]
         while True:
             result = dispatch(
                 db.session,
                 backend,
                 now=clock.now(),
+                clock=clock.now,
                 mail_from=app.config["MAIL_FROM"],
                 worker_id=worker_id or default_worker_id(),
-                limit=app.config["OUTBOX_BATCH_SIZE"],
-                lease=timedelta(seconds=app.config["OUTBOX_LEASE_SECONDS"]),
+                limit=batch,
+                lease=send_lease(app),
                 max_attempts=app.config["OUTBOX_MAX_ATTEMPTS"],
             )
-            for name in ("sent", "failed", "dead", "skipped"):
+            for name in ("sent", "failed", "dead", "skipped", "lost"):
                 setattr(total, name, getattr(total, name) + getattr(result, name))
-            handled = result.sent + result.failed + result.dead + result.skipped
-            if handled < app.config["OUTBOX_BATCH_SIZE"]:
+            handled = result.sent + result.failed + result.dead + result.skipped + result.lost
+            if handled < batch:
                 break
         db.session.remove()
+    record_job_run(app, "dispatch_outbox",
+                   error=f"{total.failed + total.dead} message(s) failed this run"
+                   if total.failed or total.dead else None,
+                   failures=total.failed + total.dead)
     return total
 
 
@@ -77,10 +106,63 @@ def unit_of_work(app: Flask) -> Iterator[tuple[Session, datetime]]:
             db.session.remove()
 
 
-def plan_due_messages_job(app: Flask) -> notifications.PlanResult:
-    """Write the messages that depend on later facts ("still sore?", prompts, recalls)."""
-    with unit_of_work(app) as (session, now):
-        result = notifications.plan_due_messages(session, now)
+def record_job_run(app: Flask, job: str, *, error: str | None = None,
+                   failures: int = 0) -> None:
+    """Store a job's last run (and last error) for the admin outbox page; commits. Never
+    raises: the status of a job must not become a second way for it to fail."""
+    with app.app_context():
+        now = app.extensions["clock"].now()
+        for attempt in (1, 2):  # a second worker may insert the job's first row meanwhile
+            try:
+                row = db.session.get(WorkerJobRun, job) or WorkerJobRun(job=job, failures=0)
+                row.last_run_at = now
+                row.failures = failures
+                if error is None:
+                    row.last_ok_at = now
+                else:
+                    row.last_error_at, row.last_error = now, error[:2000]
+                db.session.add(row)
+                db.session.commit()
+                break
+            except IntegrityError:
+                db.session.rollback()
+                if attempt == 2:
+                    log.warning("could not record the run of job %s", job)
+            except Exception:  # noqa: BLE001 - logged; the job's own outcome stands
+                db.session.rollback()
+                log.exception("could not record the run of job %s", job)
+                break
+        db.session.remove()
+
+
+@contextmanager
+def tracked(app: Flask, job: str) -> Iterator[tuple[Session, datetime]]:
+    """``unit_of_work`` that records a failure of the whole job in its status row and
+    re-raises (the caller records the success, with its own count of failures)."""
+    try:
+        with unit_of_work(app) as unit:
+            yield unit
+    except Exception as exc:
+        record_job_run(app, job, error=f"{exc.__class__.__name__}: {exc}")
+        raise
+
+
+def job_status(session: Session) -> list[WorkerJobRun]:
+    """Every job's last run, by name (the admin outbox page)."""
+    return list(session.scalars(select(WorkerJobRun).order_by(WorkerJobRun.job)))
+
+
+def plan_due_messages_job(app: Flask) -> planner.PlanResult:
+    """Write the messages that depend on later facts ("still sore?", prompts, recalls).
+
+    Each client is planned in its own savepoint (``services.planner``): a client whose
+    rows make planning fail is logged and skipped, and the failure is shown with the
+    job's status on the admin outbox page."""
+    with tracked(app, "plan_due_messages") as (session, now):
+        result = planner.plan_due_messages(session, now)
+    record_job_run(app, "plan_due_messages",
+                   error=result.failures[-1] if result.failures else None,
+                   failures=len(result.failures))
     if result.still_sore or result.prompts or result.recalls:
         log.info("planned %s still-sore, %s rebooking prompts, %s recalls",
                  result.still_sore, result.prompts, result.recalls)
@@ -94,17 +176,13 @@ TOKEN_GRACE = timedelta(days=7)
 
 def housekeeping_job(app: Flask) -> dict[str, int]:
     """Delete sent outbox rows older than 90 days and long-expired one-time tokens."""
-    from sqlalchemy import delete
-
-    from clinic_app.models.accounts import OneTimeToken
-    from clinic_app.services.privacy import purge_expired_health_records
-
-    with unit_of_work(app) as (session, now):
+    with tracked(app, "housekeeping") as (session, now):
         outbox_rows = purge(session, now=now)
         tokens = session.execute(
             delete(OneTimeToken).where(OneTimeToken.expires_at < now - TOKEN_GRACE)
         ).rowcount or 0
         health = purge_expired_health_records(session, now)
+    record_job_run(app, "housekeeping")
     if outbox_rows or tokens or health:
         log.info("housekeeping: deleted %s outbox rows, %s old tokens and %s expired health "
                  "records", outbox_rows, tokens, health)
@@ -113,18 +191,15 @@ def housekeeping_job(app: Flask) -> dict[str, int]:
 
 def daily_agenda_job(app: Flask) -> int:
     """Write today's agenda (clinic zone) for each therapist with bookings; once a day."""
-    with unit_of_work(app) as (session, now):
-        made = notifications.daily_agenda(session, now)
+    with tracked(app, "daily_agenda") as (session, now):
+        made = planner.daily_agenda(session, now)
+    record_job_run(app, "daily_agenda")
     log.info("daily agenda: %s written", made)
     return made
 
 
 def clinic_timezone(app: Flask) -> str:
     """The clinic's zone from the settings row (the configured default if unreadable)."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from clinic_app.services.settings import get_settings
-
     with app.app_context():
         try:
             zone = get_settings(db.session).timezone
@@ -185,18 +260,31 @@ def start_background(app: Flask) -> BackgroundScheduler:
 
 
 def run_blocking(app: Flask) -> None:
-    """``clinic worker``: run until SIGTERM or Ctrl-C, then stop cleanly."""
-    scheduler = BlockingScheduler(timezone="UTC", job_defaults=JOB_DEFAULTS)
+    """``clinic worker``: run until SIGTERM or Ctrl-C, then stop cleanly (exit status 0).
+
+    The scheduler runs in a background thread and the main thread waits for a stop
+    signal. The handlers only set an event, so a signal that arrives at any moment (even
+    between "worker started" and the scheduler's start) ends the wait instead of raising
+    inside half-started scheduler code.
+    """
+    scheduler = BackgroundScheduler(timezone="UTC", job_defaults=JOB_DEFAULTS)
     configure(scheduler, app)
+    stop_requested = threading.Event()
+    received: list[int] = []
 
     def stop(signum: int, frame: object) -> None:
-        log.info("worker stopping (signal %s)", signum)
-        scheduler.shutdown(wait=True)
+        received.append(signum)
+        stop_requested.set()
 
-    signal.signal(signal.SIGTERM, stop)
-    log.info("worker started: jobs %s", ", ".join(j.id for j in scheduler.get_jobs()))
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        log.info("worker started: jobs %s", ", ".join(j.id for j in scheduler.get_jobs()))
         scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        pass
+        while not stop_requested.wait(timeout=1.0):
+            pass
+        log.info("worker stopping (signal %s)", received[0])
+        scheduler.shutdown(wait=True)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     log.info("worker stopped")

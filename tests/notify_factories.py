@@ -29,7 +29,7 @@ from clinic_app.models import Room
 from clinic_app.models import Service
 from clinic_app.models import Therapist
 from clinic_app.models import User
-from clinic_app.services import notifications
+from clinic_app.services.notify import events as notifications
 from tests.factories import make_room
 from tests.factories import make_service
 from tests.factories import make_therapist

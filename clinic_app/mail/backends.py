@@ -17,6 +17,12 @@ class MailBackend(Protocol):
     def send(self, message: EmailMessage) -> None: ...
 
 
+class ConnectionBackend(MailBackend, Protocol):
+    """A backend that can also hand out one connection for a batch (SMTP)."""
+
+    def open(self) -> smtplib.SMTP: ...
+
+
 class DevMailbox:
     """Keeps each message as a file in a folder (the embedded default).
 
@@ -72,6 +78,14 @@ class SmtpBackend:
     ) -> None:
         self.host, self.port, self.tls = host, port, tls
         self.username, self.password, self.timeout = username, password, timeout
+
+    def open(self) -> smtplib.SMTP:
+        """A connected (and logged-in) SMTP session, for sending several messages over one
+        connection; the caller quits it."""
+        conn = self._connect()
+        if self.username:
+            conn.login(self.username, self.password or "")
+        return conn
 
     def _connect(self) -> smtplib.SMTP:
         if self.tls == "ssl":

@@ -6,7 +6,8 @@ Two entry points, both returning the bytes of a complete ``VCALENDAR``:
   new or moved booking, ``"CANCEL"`` once it is cancelled) or a download (``"PUBLISH"``);
 * :func:`feed_calendar` -- a therapist's subscription feed (Google/Apple Calendar poll it).
 
-Every event has the booking's stable UID (``Booking.ics_uid``) and its ``SEQUENCE``
+Every event has the booking's stable UID (``event_uid``: ``booking-<id>@<host of
+CLINIC_BASE_URL>``) and its ``SEQUENCE``
 (``Booking.sequence``, raised by the booking services on every change), so calendar apps update
 or remove the event they already hold instead of adding a second one. Times are written in UTC
 (``...Z``): no VTIMEZONE block is needed and DST cannot be misread; ``zone`` (the clinic's zone)
@@ -24,8 +25,11 @@ from datetime import timedelta
 from email.utils import parseaddr
 from typing import Any
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from flask import current_app
+from flask import has_app_context
 from icalendar import Calendar
 from icalendar import Event
 from icalendar import vCalAddress
@@ -44,12 +48,24 @@ CONTENT_TYPE = "text/calendar; charset=utf-8"
 
 def _default_organizer() -> str:
     """``MAIL_FROM`` of the running app; a neutral address outside an app context."""
-    from flask import current_app
-    from flask import has_app_context
-
     if has_app_context():
         return str(current_app.config["MAIL_FROM"])
     return "Trigger Point Clinic <bookings@clinic.localhost>"
+
+
+def uid_host(base_url: str | None = None) -> str:
+    """The host that makes this installation's event UIDs unique (RFC 5545 suggests a
+    domain): the host of ``CLINIC_BASE_URL``, so two clinics never share a UID."""
+    if base_url is None:
+        # Read from the running app, like ``_default_organizer``; outside one, a neutral host.
+        base_url = str(current_app.config["BASE_URL"]) if has_app_context() else ""
+    return urlsplit(base_url).hostname or "clinic.localhost"
+
+
+def event_uid(booking: Booking, host: str | None = None) -> str:
+    """A booking's stable event UID: the same for every version of the booking (so a
+    rescheduled or cancelled event replaces the first one), unique to the installation."""
+    return f"booking-{booking.id}@{host or uid_host()}"
 
 
 def _address(raw: str, fallback_name: str = "") -> vCalAddress:
@@ -97,7 +113,7 @@ def _calendar(method: str | None) -> Calendar:
 def _event(booking: Booking, *, zone: ZoneInfo, clinic: Any, method: str, organizer: str,
            summary: str, description: list[str]) -> Event:
     event = Event()
-    event.add("uid", booking.ics_uid)
+    event.add("uid", event_uid(booking))
     event.add("sequence", int(booking.sequence or 0))
     event.add("dtstamp", booking.updated_at)
     event.add("created", booking.created_at)

@@ -1,8 +1,14 @@
 """The transactional outbox.
 
 ``enqueue`` writes a row in the caller's transaction, so an email exists if and
-only if the change that caused it was committed. ``dispatch`` (the worker) claims
-due rows in a short transaction, sends outside it, and records the outcome.
+only if the change that caused it was committed. A row records the *intent*: kind,
+booking, recipient, due time, idempotency key and a few params; nothing is rendered
+in the causing request. ``dispatch`` (the worker) claims due rows in a short
+transaction and, right before each send, asks the kind's registered ``MessageKind``
+whether the message still holds (``check``: a reason to retire it, or None) and renders
+it from the current state (``render``); it sends outside any transaction and records
+the outcome (the rendered subject and bodies stay on the row as the record of what
+was said).
 Claiming is one conditional UPDATE: with ``FOR UPDATE SKIP LOCKED`` on
 PostgreSQL, and under SQLite's ``BEGIN IMMEDIATE`` write lock, two workers never
 claim the same row. A crashed worker's rows come back when their lease ends.
@@ -12,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import socket
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -31,6 +38,7 @@ from email.utils import format_datetime
 from email.utils import formataddr
 from email.utils import parseaddr
 from typing import Any
+from typing import cast
 
 from sqlalchemy import delete
 from sqlalchemy import or_
@@ -38,7 +46,11 @@ from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from clinic_app.errors import Conflict
+from clinic_app.errors import NotFound
+from clinic_app.mail.backends import ConnectionBackend
 from clinic_app.mail.backends import MailBackend
+from clinic_app.models.accounts import User
 from clinic_app.models.outbox import OutboxMessage
 from clinic_app.models.outbox import OutboxStatus
 
@@ -72,35 +84,38 @@ def enqueue(
     *,
     key: str,
     kind: str,
-    message: Outgoing | Callable[[], Outgoing],
     now: datetime,
+    to: str | None = None,
+    params: dict[str, Any] | None = None,
+    message: Outgoing | None = None,
     due_at: datetime | None = None,
     booking_id: int | None = None,
     user_id: int | None = None,
     essential: bool = True,
 ) -> OutboxMessage | None:
-    """Add ``message`` to the outbox in the current transaction.
+    """Add a message to the outbox in the current transaction.
 
-    Idempotent on ``key``: a second call with the same key returns None and
-    changes nothing (a planner may run twice; the email goes once). ``message``
-    may be a callable that renders it: it is called only when the key is new, so
-    a repeated call costs one query and no rendering.
+    Either an intent (``to`` and small JSON ``params``; the kind's registered renderer
+    writes it at send time) or, for kinds without a renderer, a ready ``message``.
+    Idempotent on ``key``: a second call with the same key returns None and changes
+    nothing (a planner may run twice; the email goes once).
     """
+    if (message is None) == (to is None):
+        raise ValueError("enqueue takes either an intent (to=, params=) or a message")
     existing = session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == key))
     if existing is not None:
         return None
-    if callable(message):
-        message = message()
     due = due_at or now
     row = OutboxMessage(
         key=key,
         kind=kind,
-        to_addr=message.to,
-        subject=message.subject,
-        body_text=message.text,
-        body_html=message.html,
-        attachments=[a.__dict__ for a in message.attachments],
-        headers=dict(message.headers),
+        to_addr=message.to if message is not None else to,
+        subject=message.subject if message is not None else None,
+        body_text=message.text if message is not None else None,
+        body_html=message.html if message is not None else None,
+        attachments=[a.__dict__ for a in message.attachments] if message is not None else [],
+        headers=dict(message.headers) if message is not None else {},
+        params=None if message is not None else dict(params or {}),
         essential=essential,
         booking_id=booking_id,
         user_id=user_id,
@@ -113,6 +128,43 @@ def enqueue(
     session.add(row)
     session.flush()
     return row
+
+
+@dataclass
+class Intent:
+    """One message to write as an outbox intent (see ``enqueue``)."""
+
+    key: str
+    kind: str
+    to: str
+    params: dict[str, Any]
+    due_at: datetime | None = None
+    booking_id: int | None = None
+    user_id: int | None = None
+    essential: bool = True
+
+
+def enqueue_intents(session: Session, intents: list[Intent], *, now: datetime) -> int:
+    """Write several intents at once: one query for the keys already present and one
+    flush for the new rows (a booking writes four or more). Idempotent on each key like
+    ``enqueue``; returns how many rows were written."""
+    if not intents:
+        return 0
+    present = set(session.scalars(
+        select(OutboxMessage.key).where(OutboxMessage.key.in_([i.key for i in intents]))))
+    new = [i for i in intents if i.key not in present]
+    for item in new:
+        due = item.due_at or now
+        session.add(OutboxMessage(
+            key=item.key, kind=item.kind, to_addr=item.to, subject=None, body_text=None,
+            body_html=None, attachments=[], headers={}, params=dict(item.params),
+            essential=item.essential, booking_id=item.booking_id, user_id=item.user_id,
+            status=OutboxStatus.PENDING.value, due_at=due, next_attempt_at=due, attempts=0,
+            created_at=now,
+        ))
+    if new:
+        session.flush()
+    return len(new)
 
 
 def retire(
@@ -141,12 +193,25 @@ _UTF8 = Charset("utf-8")
 _UTF8.body_encoding = QP
 
 
+# CR, LF and the other control characters (tab aside) have no place in a header value: a
+# name with a line break would make the message fail to build on every attempt until it is
+# dead (and could inject headers). They become spaces, whatever wrote the row.
+_HEADER_CONTROLS = dict.fromkeys([*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F], " ")
+
+
+def clean_header(value: str) -> str:
+    """``value`` on one line: control characters replaced by spaces, runs collapsed."""
+    return " ".join(str(value).translate(_HEADER_CONTROLS).split())
+
+
 def _header(value: str) -> str:
-    """An ASCII header value (RFC 2047 encoded words for anything else)."""
+    """A clean ASCII header value (RFC 2047 encoded words for anything else)."""
+    value = clean_header(value)
     return value if value.isascii() else Header(value, "utf-8").encode()
 
 
 def _address(value: str) -> str:
+    value = clean_header(value)
     name, addr = parseaddr(value)
     if value.isascii() or not addr:
         return _header(value)
@@ -195,24 +260,45 @@ def build_mime(row: OutboxMessage, mail_from: str) -> Message:
     msg["Message-ID"] = message_id_for(row.key, mail_from)
     msg["Date"] = format_datetime(row.due_at)
     for name, value in (row.headers or {}).items():
-        msg[name] = _header(value)
+        msg[clean_header(name).replace(" ", "-")] = _header(value)
     return msg
 
 
-# kind -> check(session, row, now) -> reason to skip, or None to send. Booking
-# messages register checks so that a cancelled booking never gets a reminder,
-# even if retiring its rows was missed.
 SendCheck = Callable[[Session, OutboxMessage, datetime], str | None]
-SEND_CHECKS: dict[str, SendCheck] = {}
+Render = Callable[[Session, OutboxMessage, datetime], Outgoing]
 
 
-def register_send_check(kind: str, check: SendCheck) -> None:
-    SEND_CHECKS[kind] = check
+@dataclass(frozen=True)
+class MessageKind:
+    """What the dispatcher needs to know about one kind of message.
+
+    ``check(session, row, now)``: the send-time rule and validity window; a reason to
+    retire the row (shown on the admin outbox page), or None to send it. ``render``:
+    the email written from the current state; None for kinds enqueued ready-made.
+    """
+
+    check: SendCheck | None = None
+    render: Render | None = None
+
+
+KINDS: dict[str, MessageKind] = {}
+
+
+def register_kind(kind: str, *, check: SendCheck | None = None,
+                  render: Render | None = None) -> None:
+    KINDS[kind] = MessageKind(check=check, render=render)
+
+
+class NotRenderable(Exception):  # noqa: N818 - a reason, not an error
+    """Raised by a renderer when the message cannot be written any more: the row is
+    retired with ``reason`` rather than retried."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def default_worker_id() -> str:
-    import os
-
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -280,6 +366,7 @@ class DispatchResult:
     failed: int = 0
     dead: int = 0
     skipped: int = 0
+    lost: int = 0  # claimed, but taken over by another worker before it could be sent
 
 
 def skip_reason(session: Session, row: OutboxMessage, now: datetime) -> str | None:
@@ -289,19 +376,32 @@ def skip_reason(session: Session, row: OutboxMessage, now: datetime) -> str | No
     them; essential ones ignore that switch. Then the kind's registered check runs.
     """
     if not row.essential and row.user_id is not None:
-        from clinic_app.models.accounts import User
-
         user = session.get(User, row.user_id, populate_existing=True)
         if user is None or not user.is_active or user.anonymised_at is not None:
             return "recipient gone"
         if not user.wants_prompts:
             return "recipient opted out"
-    check = SEND_CHECKS.get(row.kind)
-    return check(session, row, now) if check else None
+    kind = KINDS.get(row.kind)
+    if row.params is not None and (kind is None or kind.render is None):
+        return f"no renderer for {row.kind}"
+    return kind.check(session, row, now) if kind is not None and kind.check else None
+
+
+def render_row(session: Session, row: OutboxMessage, now: datetime) -> None:
+    """Write an intent row's email from the current state onto the row (every attempt:
+    a retry an hour later says what is true then)."""
+    if row.params is None:
+        return  # enqueued ready-made
+    message = KINDS[row.kind].render(session, row, now)  # type: ignore[misc]
+    row.subject = message.subject
+    row.body_text = message.text
+    row.body_html = message.html
+    row.attachments = [a.__dict__ for a in message.attachments]
+    row.headers = dict(message.headers)
 
 
 class _Connection:
-    """Sends a batch over one SMTP connection when the backend allows it.
+    """Sends a batch over one connection when the backend offers one (``open``).
 
     Opening a connection per message costs several round trips; the batch reuses one
     and reconnects after any error (a refused message may leave it in an odd state).
@@ -311,18 +411,14 @@ class _Connection:
     def __init__(self, backend: MailBackend) -> None:
         self.backend = backend
         self.conn: Any = None
-        self.reusable = hasattr(backend, "_connect") and hasattr(backend, "username")
+        self.reusable = callable(getattr(backend, "open", None))
 
     def send(self, message: Any) -> None:
         if not self.reusable:
             self.backend.send(message)
             return
-        backend: Any = self.backend
         if self.conn is None:
-            conn = backend._connect()
-            if backend.username:
-                conn.login(backend.username, backend.password or "")
-            self.conn = conn
+            self.conn = cast(ConnectionBackend, self.backend).open()
         try:
             self.conn.send_message(message)
         except Exception:
@@ -341,6 +437,26 @@ class _Connection:
             self.conn = None
 
 
+def _renew_claim(session: Session, row_id: int, worker_id: str, *, now: datetime,
+                 lease: timedelta) -> bool:
+    """Re-check that ``worker_id`` still holds ``row_id`` and extend its lease; commits.
+
+    One conditional UPDATE right before the row is sent: if the lease ran out and another
+    worker claimed the row meanwhile, ``claimed_by`` no longer matches and the row is left
+    to that worker. A renewed lease runs from *now* for the full lease length, so it
+    outlives the one send that follows however long the batch before it took.
+    """
+    renewed = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == row_id, OutboxMessage.claimed_by == worker_id,
+               OutboxMessage.status == OutboxStatus.SENDING.value)
+        .values(lease_until=now + lease)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.commit()
+    return bool(renewed)
+
+
 def dispatch(
     session: Session,
     backend: MailBackend,
@@ -348,47 +464,63 @@ def dispatch(
     now: datetime,
     mail_from: str,
     worker_id: str | None = None,
-    limit: int = 200,
+    limit: int = 20,
     lease: timedelta = timedelta(minutes=2),
     max_attempts: int = 8,
+    clock: Callable[[], datetime] | None = None,
 ) -> DispatchResult:
     """Send every due message once. Safe to run in several processes at once.
 
-    Claimed rows are re-checked (``skip_reason``) just before the batch is sent, with
-    no transaction open while SMTP talks. Each sent row is marked in its own commit
-    right after the server accepted it, so the only way to send twice is a crash
-    between the server's acceptance and that commit (the lease then gives the row to
-    another worker, which sends it again with the same Message-ID).
+    Claims a small batch (``limit``), then for each row in turn: re-checks the claim with
+    a conditional UPDATE that also renews its lease (``_renew_claim``), re-checks whether
+    it should still go (``skip_reason``), and sends it with no transaction open while
+    SMTP talks. Each sent row is marked in its own commit right after the server accepted
+    it, so the only way to send twice is a crash between the server's acceptance and that
+    commit (the lease then gives the row to another worker, which sends it again with the
+    same Message-ID). ``clock`` gives the current time for the lease renewals of a slow
+    batch (default: ``now`` throughout).
     """
     worker_id = worker_id or default_worker_id()
+    current = clock or (lambda: now)
     result = DispatchResult()
     ids = claim(session, now=now, worker_id=worker_id, limit=limit, lease=lease)
     if not ids:
         return result
-    rows = session.scalars(
-        select(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == worker_id)
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-        .execution_options(populate_existing=True)
-    ).all()
-    outgoing: list[tuple[int, str, str, Message]] = []
-    for row in rows:
-        reason = skip_reason(session, row, now)
-        if reason:
-            row.status = OutboxStatus.RETIRED.value
-            row.last_error = reason
-            row.lease_until = None
-            result.skipped += 1
-            log.info("outbox %s skipped (%s): %s", row.id, row.kind, reason)
-            continue
-        outgoing.append((row.id, row.kind, row.to_addr, build_mime(row, mail_from)))
-    session.commit()  # no transaction stays open while we talk to SMTP
-    for row in rows:
-        # Detached: each "sent" commit below would otherwise expire the whole batch again.
-        session.expunge(row)
     connection = _Connection(backend)
     try:
-        for row_id, kind, to_addr, mime in outgoing:
+        for row_id in ids:
+            if not _renew_claim(session, row_id, worker_id, now=current(), lease=lease):
+                result.lost += 1  # another worker took it over after our lease ran out
+                continue
+            row = session.get(OutboxMessage, row_id, populate_existing=True)
+            if row is None:
+                session.rollback()
+                continue
+            kind = row.kind
+            try:
+                reason = skip_reason(session, row, now)
+                if reason is None:
+                    render_row(session, row, now)
+                    mime = build_mime(row, mail_from)
+            except NotRenderable as exc:
+                reason = exc.reason
+            except Exception as exc:  # noqa: BLE001 - a rendering bug: retried, then dead
+                session.rollback()
+                log.exception("outbox %s (%s) could not be written", row_id, kind)
+                _record_failure(session, row_id, worker_id, now,
+                                f"rendering failed: {exc.__class__.__name__}: {exc}"[:500],
+                                max_attempts, result)
+                continue
+            if reason:
+                row.status = OutboxStatus.RETIRED.value
+                row.last_error = reason
+                row.lease_until = None
+                session.commit()
+                result.skipped += 1
+                log.info("outbox %s skipped (%s): %s", row_id, kind, reason)
+                continue
+            session.commit()  # no transaction stays open while we talk to SMTP
+            session.expunge(row)
             try:
                 connection.send(mime)
             except Exception as exc:  # noqa: BLE001 - any delivery failure is retried
@@ -406,7 +538,7 @@ def dispatch(
             session.commit()
             if done.rowcount:
                 result.sent += 1
-                log.info("sent outbox %s %s to %s", row_id, kind, to_addr)
+                log.info("sent outbox %s (%s)", row_id, kind)
     finally:
         connection.close()
     return result
@@ -418,9 +550,6 @@ def retry(session: Session, row_id: int, *, now: datetime) -> OutboxMessage:
     Raises NotFound for an unknown id and Conflict unless the row is failed or dead.
     Does not commit.
     """
-    from clinic_app.errors import Conflict
-    from clinic_app.errors import NotFound
-
     row = session.get(OutboxMessage, row_id)
     if row is None:
         raise NotFound("There is no such message.")
@@ -442,6 +571,18 @@ def failed_and_dead(session: Session, *, limit: int = 500) -> list[OutboxMessage
             .where(OutboxMessage.status.in_([OutboxStatus.DEAD.value,
                                              OutboxStatus.FAILED.value]))
             .order_by(OutboxMessage.status, OutboxMessage.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def recently_retired(session: Session, *, limit: int = 50) -> list[OutboxMessage]:
+    """The newest retired messages with the reason each was not sent (admin page)."""
+    return list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.status == OutboxStatus.RETIRED.value)
+            .order_by(OutboxMessage.id.desc())
             .limit(limit)
         )
     )
@@ -485,14 +626,20 @@ def _record_failure(
     if row.attempts >= max_attempts:
         row.status = OutboxStatus.DEAD.value
         result.dead += 1
-        log.error("outbox %s %s to %s is dead after %s attempts: %s",
-                  row.id, row.kind, row.to_addr, row.attempts, error)
+        log.error("outbox %s (%s) is dead after %s attempts: %s",
+                  row.id, row.kind, row.attempts, _scrub(error, row))
     else:
         row.status = OutboxStatus.FAILED.value
         row.next_attempt_at = now + backoff(row.attempts)
         result.failed += 1
-        log.warning("outbox %s %s to %s failed (attempt %s): %s",
-                    row.id, row.kind, row.to_addr, row.attempts, error)
+        log.warning("outbox %s (%s) failed (attempt %s): %s",
+                    row.id, row.kind, row.attempts, _scrub(error, row))
     row.last_error = error
     row.lease_until = None
     session.commit()
+
+
+def _scrub(error: str, row: OutboxMessage) -> str:
+    """An SMTP error for the log, without the recipient's address (servers often quote it);
+    the full text stays in the row's ``last_error``."""
+    return error.replace(row.to_addr, "<recipient>") if row.to_addr else error

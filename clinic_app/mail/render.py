@@ -1,7 +1,9 @@
 """Render an email from ``templates/email/<name>.txt`` (and ``.html`` if present).
 
-The text template sets the subject with ``{% set subject = "..." %}``; both
-bodies get the clinic (name, address, zone) and ``base_url`` for absolute links.
+The text template sets the subject with ``{% set subject = "..." %}``; both bodies get
+the clinic (name, address, zone: the settings row, passed in by the caller) and
+``base_url`` for absolute links. This module reads no database: the services layer
+above decides what to say and hands over everything a template needs.
 """
 
 from __future__ import annotations
@@ -12,30 +14,39 @@ from flask import current_app
 from flask import has_request_context
 from jinja2 import TemplateNotFound
 
-from clinic_app.extensions import db
 from clinic_app.mail.outbox import Attachment
 from clinic_app.mail.outbox import Outgoing
-from clinic_app.services.settings import get_settings
 
 
-def render_email(*args: Any, **kwargs: Any) -> Outgoing:
+def render_email(
+    name: str,
+    to: str,
+    *,
+    clinic: Any,
+    attachments: list[Attachment] | None = None,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> Outgoing:
     """Render in a request context, so ``url_for`` works in the worker too."""
     if has_request_context():
-        return _render(*args, **kwargs)
+        return _render(name, to, clinic=clinic, attachments=attachments, headers=headers,
+                       **context)
     with current_app.test_request_context("/", base_url=current_app.config["BASE_URL"]):
-        return _render(*args, **kwargs)
+        return _render(name, to, clinic=clinic, attachments=attachments, headers=headers,
+                       **context)
 
 
 def _render(
     name: str,
     to: str,
     *,
-    attachments: list[Attachment] | None = None,
-    headers: dict[str, str] | None = None,
+    clinic: Any,
+    attachments: list[Attachment] | None,
+    headers: dict[str, str] | None,
     **context: Any,
 ) -> Outgoing:
     env = current_app.jinja_env
-    context.setdefault("clinic", get_settings(db.session))
+    context["clinic"] = clinic
     context.setdefault("base_url", current_app.config["BASE_URL"])
     text_template = env.get_template(f"email/{name}.txt")
     module = text_template.make_module(context)

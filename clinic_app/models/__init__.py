@@ -16,6 +16,7 @@ from clinic_app.models.care import SessionAmendment
 from clinic_app.models.care import SessionRecord
 from clinic_app.models.outbox import OutboxMessage
 from clinic_app.models.outbox import OutboxStatus
+from clinic_app.models.outbox import WorkerJobRun
 from clinic_app.models.schedule import ClinicSettings
 from clinic_app.models.schedule import Closure
 from clinic_app.models.schedule import HoursOverride
@@ -39,6 +40,7 @@ __all__ = [
     "OneTimeToken",
     "OutboxMessage",
     "OutboxStatus",
+    "WorkerJobRun",
     "Recommendation",
     "Role",
     "Room",

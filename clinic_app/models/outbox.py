@@ -29,7 +29,13 @@ class OutboxStatus(enum.StrEnum):
 
 
 class OutboxMessage(Base):
-    """One email to send, identified by an idempotency key."""
+    """One email to send, identified by an idempotency key.
+
+    Written as an intent (kind, booking, recipient, due time, key, ``params``) by the
+    change that causes it; ``subject`` and the bodies are filled in by the worker when
+    it renders the message at send time (rows with ``params`` NULL were enqueued
+    ready-made). A retired row's ``last_error`` says why it was never sent.
+    """
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
@@ -38,12 +44,15 @@ class OutboxMessage(Base):
     key: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(40))
     to_addr: Mapped[str] = mapped_column(String(254))
-    subject: Mapped[str] = mapped_column(String(255))
-    body_text: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(String(255))
+    body_text: Mapped[str | None] = mapped_column(Text)
     body_html: Mapped[str | None] = mapped_column(Text)
     # [{"filename", "content_type", "content"}] and extra headers.
     attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     headers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # What the renderer needs beyond the booking and the recipient (small: ids, hours, a
+    # token for an account link). NULL for a row enqueued ready-made.
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     essential: Mapped[bool] = mapped_column(default=True)
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -56,3 +65,18 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WorkerJobRun(Base):
+    """The last run of each worker job, for the admin outbox page (one row per job)."""
+
+    __tablename__ = "worker_job_runs"
+
+    job: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The last failure: the whole job's, or "client 12: ValueError: ..." for one client
+    # the planner skipped.
+    last_error: Mapped[str | None] = mapped_column(Text)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # in the last run

@@ -17,8 +17,6 @@ from sqlalchemy.orm import Session
 from clinic_app.errors import DomainError
 from clinic_app.errors import NotAuthenticated
 from clinic_app.errors import ValidationFailed
-from clinic_app.mail.outbox import enqueue
-from clinic_app.mail.render import render_email
 from clinic_app.models.accounts import ApiToken
 from clinic_app.models.accounts import OneTimeToken
 from clinic_app.models.accounts import Role
@@ -30,6 +28,7 @@ from clinic_app.security import new_token
 from clinic_app.security import password_problem
 from clinic_app.security import token_hash
 from clinic_app.security import verify_password
+from clinic_app.services.notify import events as notify_events
 
 TOKEN_TTL = {
     "verify": timedelta(days=2),
@@ -108,9 +107,8 @@ def peek_token(session: Session, raw: str, purpose: str, now: datetime) -> OneTi
 
 
 def _send(session: Session, user: User, kind: str, key: str, now: datetime, to: str | None = None,
-          **context: object) -> None:
-    message = render_email(kind, to or user.email, user=user, **context)
-    enqueue(session, key=key, kind=kind, message=message, now=now, user_id=user.id)
+          **context: str) -> None:
+    notify_events.account_email(session, user, kind, key, now, to=to, **context)
 
 
 def send_verification(session: Session, user: User, now: datetime) -> None:

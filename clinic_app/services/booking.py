@@ -35,11 +35,11 @@ from clinic_app.models.booking import Booking
 from clinic_app.models.booking import BookingStatus
 from clinic_app.models.schedule import Therapist
 from clinic_app.scheduling import availability as pure
-from clinic_app.services import notifications
 from clinic_app.services.availability import ServiceInfo
 from clinic_app.services.availability import bookable_service
 from clinic_app.services.availability import load_search_data
 from clinic_app.services.availability import load_service
+from clinic_app.services.notify import events as notifications
 from clinic_app.services.settings import get_settings
 
 __all__ = [

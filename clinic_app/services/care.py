@@ -33,8 +33,6 @@ from clinic_app.errors import BadRequest
 from clinic_app.errors import Conflict
 from clinic_app.errors import NotFound
 from clinic_app.errors import ValidationFailed
-from clinic_app.mail.outbox import enqueue
-from clinic_app.mail.render import render_email
 from clinic_app.models.accounts import User
 from clinic_app.models.booking import Booking
 from clinic_app.models.booking import BookingStatus
@@ -46,8 +44,8 @@ from clinic_app.models.care import SessionAmendment
 from clinic_app.models.care import SessionRecord
 from clinic_app.models.schedule import Therapist
 from clinic_app.scheduling import followup
-from clinic_app.services import notifications
 from clinic_app.services.audit import record_read
+from clinic_app.services.notify import events as notifications
 from clinic_app.services.settings import clinic_zone
 
 # --- constants ---------------------------------------------------------------------------------
@@ -539,16 +537,8 @@ def submit_checkin(session: Session, booking: Booking, *, kind: str = "24h",
 
 
 def _alert_red_flag(session: Session, booking: Booking, checkin: CheckIn, now: datetime) -> None:
-    """Email the therapist at once. The email names no symptom (email is not a safe place
-    for health data); the review queue, behind a login, shows them."""
-    therapist_user = booking.therapist.user
-    message = render_email("red_flag_alert", therapist_user.email, booking=booking,
-                           client=booking.client, therapist=therapist_user, kind=checkin.kind,
-                           count=len(checkin.red_flags),
-                           session_day=local_date(session, booking.start_at))
-    enqueue(session, key=f"booking:{booking.id}:red-flag:{checkin.kind}", kind="red_flag_alert",
-            message=message, now=now, booking_id=booking.id, user_id=therapist_user.id,
-            essential=True)
+    """Alert the therapist at once (the email names no one and no symptom)."""
+    notifications.red_flag_raised(session, booking, checkin, now)
 
 
 def checkins_for_booking(session: Session, booking: Booking, viewer: User,

@@ -39,7 +39,7 @@ from clinic_app.models.outbox import OutboxStatus
 from clinic_app.security import verify_password
 from clinic_app.services import accounts
 from clinic_app.services import booking as booking_service
-from clinic_app.services import notifications
+from clinic_app.services.notify import events as notifications
 from clinic_app.services.settings import clinic_zone
 from clinic_app.services.settings import get_settings
 

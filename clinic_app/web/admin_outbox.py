@@ -1,4 +1,6 @@
-"""Pages: the admin's view of failed and dead outbox messages, with a retry button."""
+"""Pages: the admin's view of the outbox: failed and dead messages (with a retry
+button), the worker's jobs (last run, last error) and messages retired at send time
+with the reason."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from clinic_app.errors import DomainError
 from clinic_app.extensions import db
 from clinic_app.mail import outbox
 from clinic_app.models.outbox import OutboxMessage
+from clinic_app.models.outbox import WorkerJobRun
 from clinic_app.web.forms import ConfirmForm
 from clinic_app.web.util import now
 
@@ -31,8 +34,9 @@ def index() -> str:
             select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
         ).all()
     )
-    return render_template("admin_outbox/index.html", rows=rows, counts=counts,
-                           form=ConfirmForm())
+    jobs = list(db.session.scalars(select(WorkerJobRun).order_by(WorkerJobRun.job)))
+    return render_template("admin_outbox/index.html", rows=rows, counts=counts, jobs=jobs,
+                           retired=outbox.recently_retired(db.session), form=ConfirmForm())
 
 
 @bp.post("/<int:message_id>/retry")

@@ -37,6 +37,8 @@ from clinic_app.models.care import Intake
 from clinic_app.models.schedule import Service
 from clinic_app.models.schedule import Therapist
 from clinic_app.scheduling.availability import Slot
+from clinic_app.services.booking import initial_status_for
+from clinic_app.services.notify.messages import booking_terms
 from clinic_app.services.settings import clinic_zone
 from clinic_app.services.settings import get_settings
 from clinic_app.web.fields import query_date
@@ -289,10 +291,14 @@ def book_confirm(service_id: int) -> Page:
         # Confirmed on a form that was refused for another reason: keep showing the box.
         _, early, _ = _early_check(current_user, start, False)
     local = start.astimezone(clinic_zone(db.session))
+    settings = get_settings(db.session)
     return render_template(
         "client/book_confirm.html", service=service, start=start, local=local,
         therapist=therapist, chosen=chosen, form=form, early=early, blocker=blocker,
-        settings=get_settings(db.session), first_visit=_first_visit(current_user),
+        settings=settings, terms=booking_terms(
+            None, settings, now(), start=start,
+            status=initial_status_for(db.session, current_user)),
+        first_visit=_first_visit(current_user),
         has_intake=_has_intake(current_user),
         back_url=url_for("client.book_times", service_id=service.id, therapist=chosen,
                          day=local.date()),
@@ -304,7 +310,8 @@ def book_confirm(service_id: int) -> Page:
 def booking_done(booking_id: int) -> str:
     """Step 6: booked (or waiting for the therapist), with add-to-calendar."""
     b = _my_booking(booking_id)
-    return render_template("client/book_done.html", b=b, has_intake=_has_intake(current_user))
+    return render_template("client/book_done.html", b=b, has_intake=_has_intake(current_user),
+                           terms=booking_terms(b, get_settings(db.session), now()))
 
 
 # --- my appointments --------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from flask import render_template
 
 from clinic_app.extensions import csrf
 from clinic_app.extensions import db
-from clinic_app.services import notifications
+from clinic_app.services.notify import links as notifications
 
 bp = Blueprint("notify", __name__)
 

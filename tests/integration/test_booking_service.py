@@ -37,7 +37,7 @@ def clinic(app):
 def calls(monkeypatch):
     """Record the notification hooks the services call."""
     seen = []
-    from clinic_app.services import notifications
+    from clinic_app.services.notify import events as notifications
 
     for name in ("booking_created", "booking_changed", "booking_cancelled"):
         monkeypatch.setattr(notifications, name,

@@ -13,6 +13,7 @@ from sqlalchemy import event
 from sqlalchemy import select
 
 from clinic_app.mail.ics import booking_calendar
+from clinic_app.mail.ics import event_uid
 from clinic_app.mail.ics import feed_calendar
 from clinic_app.models import Therapist
 from clinic_app.services.calendar import feed_url
@@ -71,7 +72,8 @@ def test_booking_calendar_request(app, db, world):
     cal = parse(data)
     assert str(cal["method"]) == "REQUEST" and str(cal["version"]) == "2.0"
     (ev,) = events(cal)
-    assert str(ev["uid"]) == booking.ics_uid == f"booking-{booking.id}@clinic-app"
+    # The installation's host (CLINIC_BASE_URL http://clinic.test): no two clinics share a UID.
+    assert str(ev["uid"]) == event_uid(booking) == f"booking-{booking.id}@clinic.test"
     assert int(ev["sequence"]) == 2
     assert str(ev["status"]) == "CONFIRMED"
     assert ev["dtstart"].dt == START and ev["dtend"].dt == START + timedelta(hours=1)
@@ -96,7 +98,7 @@ def test_booking_calendar_cancel_and_bad_method(app, db, world):
     (ev,) = events(cal)
     assert str(ev["status"]) == "CANCELLED"
     assert int(ev["sequence"]) == 3
-    assert str(ev["uid"]) == booking.ics_uid  # same event: calendars remove it
+    assert str(ev["uid"]) == event_uid(booking)  # same event: calendars remove it
     with pytest.raises(ValueError):
         booking_calendar(booking, zone=LONDON, method="DELETE",  # type: ignore[arg-type]
                          clinic=world["settings"])
@@ -127,10 +129,10 @@ def test_feed_calendar_content(app, db, world):
     assert str(cal["x-wr-calname"]) == "Clinic: Maya Stone"
     assert b"REFRESH-INTERVAL;VALUE=DURATION:PT15M" in data
     by_uid = {str(ev["uid"]): ev for ev in events(cal)}
-    assert set(by_uid) == {booking.ics_uid, cancelled.ics_uid}
-    assert str(by_uid[booking.ics_uid]["status"]) == "CONFIRMED"
-    assert str(by_uid[cancelled.ics_uid]["status"]) == "CANCELLED"
-    assert "Olive Owner" in str(by_uid[booking.ics_uid]["summary"])
+    assert set(by_uid) == {event_uid(booking), event_uid(cancelled)}
+    assert str(by_uid[event_uid(booking)]["status"]) == "CONFIRMED"
+    assert str(by_uid[event_uid(cancelled)]["status"]) == "CANCELLED"
+    assert "Olive Owner" in str(by_uid[event_uid(booking)]["summary"])
 
 
 def test_feed_calendar_empty_is_valid(app, db, world):
@@ -148,7 +150,7 @@ def test_owner_downloads_booking_ics(client, db, world):
     assert response.mimetype == "text/calendar"
     assert response.headers["Content-Disposition"].startswith("attachment;")
     (ev,) = events(parse(response.data))
-    assert str(ev["uid"]) == world["booking"].ics_uid
+    assert str(ev["uid"]) == event_uid(world["booking"])
 
 
 def test_other_client_gets_404(client, db, world):
@@ -200,9 +202,9 @@ def test_feed_by_token(client, db, world):
     assert response.mimetype == "text/calendar"
     cal = parse(response.data)
     statuses = {str(ev["uid"]): str(ev["status"]) for ev in events(cal)}
-    assert statuses == {world["booking"].ics_uid: "CONFIRMED", cancelled.ics_uid: "CANCELLED"}
-    assert old.ics_uid not in statuses and far.ics_uid not in statuses
-    assert theirs.ics_uid not in statuses
+    assert statuses == {event_uid(world["booking"]): "CONFIRMED", event_uid(cancelled): "CANCELLED"}
+    assert event_uid(old) not in statuses and event_uid(far) not in statuses
+    assert event_uid(theirs) not in statuses
     assert "Maya Stone" in str(cal["x-wr-calname"])
 
 

@@ -111,3 +111,27 @@ def test_clinic_up_serves_seeds_sends_mail_and_stops_on_ctrl_c(tmp_path):
     assert f"Clinic running at {base}" in output
     assert "admin@clinic.example" in output and "demo-clinic-2026" in output
     assert "Stopped." in output
+
+
+def test_clinic_up_stops_cleanly_on_sigterm(tmp_path):
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "clinic_app", "up", "--port", str(port)],
+                            env=_clean_env(tmp_path), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError("clinic up did not start") from None
+                time.sleep(0.3)
+    finally:
+        stopping = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    assert time.monotonic() - stopping < 10
+    assert "Stopped." in output and "Traceback" not in output

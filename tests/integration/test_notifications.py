@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from clinic_app.models import OutboxMessage
 from clinic_app.models import User
+from clinic_app.services.notify import events as notify_events
 from clinic_app.services.settings import get_settings
 from clinic_app.worker import daily_agenda_job
 from clinic_app.worker import plan_due_messages_job
@@ -88,7 +89,7 @@ def test_confirmation_goes_to_client_and_therapist_with_calendar_file(app, db, c
             assert "Trigger Point Clinic" in body and "12 Harbour Street, Bristol" in body
             assert "Wed 25 Nov 2026, 10:00 GMT (Europe/London)" in body
         ics = _ics(message)
-        assert "METHOD:REQUEST" in ics and f"UID:booking-{booking.id}@clinic-app" in ics
+        assert "METHOD:REQUEST" in ics and f"UID:booking-{booking.id}@clinic.test" in ics
         assert "SEQUENCE:0" in ics
     assert "Casey Client booked an appointment" in feed.mailbox.text(therapist_mail)
     assert "up to 24 hours before" in feed.mailbox.text(client_mail)  # the policy
@@ -155,7 +156,7 @@ def test_no_reminder_or_aftercare_after_a_cancellation(app, db, clinic, feed):
     for message in feed.last(2):
         ics = _ics(message)
         assert "METHOD:CANCEL" in ics and "SEQUENCE:1" in ics
-        assert f"UID:booking-{booking.id}@clinic-app" in ics
+        assert f"UID:booking-{booking.id}@clinic.test" in ics
     assert {r.status for r in rows("reminder")} == {"retired"}
     for day in range(1, 10):  # through the whole schedule
         assert feed.at(START + timedelta(days=day - 3)) == []
@@ -170,14 +171,17 @@ def test_send_check_stops_a_reminder_even_if_retiring_was_missed(app, db, clinic
     reminders = rows("reminder")
     assert [r.status for r in reminders] == ["retired", "retired"]
     assert {r.last_error for r in reminders} == {"booking cancelled"}
-    assert rows("aftercare")[0].status == "retired"
+    assert rows("aftercare") == []  # only a completed session ever gets aftercare
 
 
 def test_unhappy_no_check_in_for_a_booking_that_was_not_completed(app, db, clinic, feed):
     booking = make_booking(app, clinic, START)
     feed.at(feed.clock.now())
-    assert feed.at(START + timedelta(days=2)) != []  # reminders, aftercare...
-    assert rows("checkin_24h") == []  # never written: the booking is not completed
+    # The worker was down until two days after the visit: the reminders are out of date
+    # (the visit has started) and an uncompleted booking gets no aftercare.
+    assert feed.at(START + timedelta(days=2)) == []
+    assert {r.last_error for r in rows("reminder")} == {"appointment already started"}
+    assert rows("aftercare") == [] and rows("checkin_24h") == []  # the booking is not completed
     booking.status = "no_show"
     db.session.commit()
     assert feed.at(START + timedelta(days=5)) == []
@@ -190,6 +194,20 @@ def test_unhappy_no_check_in_for_a_booking_that_was_not_completed(app, db, clini
     assert "How are you feeling after your session?" not in [
         s for _, s in feed.at(other.end_at + timedelta(days=2))]
     assert rows("checkin_24h")[0].status == "retired"
+
+
+def test_a_worker_down_past_the_24h_reminder_sends_only_that_one(app, db, clinic, feed):
+    """Back 20 h before the visit: the 48 h reminder is out of date beside the 24 h one."""
+    booking = make_booking(app, clinic, START + timedelta(days=3))
+    feed.at(feed.clock.now())  # the confirmations
+    got = feed.at(booking.start_at - timedelta(hours=20))
+    assert [subject for _, subject in got] == [
+        "Reminder: your appointment on Sat 28 Nov 2026, 10:00 GMT"]
+    assert "in 24 hours" in feed.mailbox.text(feed.last(1)[0])
+    by_hours = {r.params["hours"]: r for r in rows("reminder")}
+    assert (by_hours[48].status, by_hours[48].last_error) == (
+        "retired", "the 24 h reminder is already due")
+    assert by_hours[24].status == "sent"
 
 
 def test_a_reschedule_moves_the_reminders(app, db, clinic, feed):
@@ -260,8 +278,12 @@ def test_reminders_already_past_at_booking_time_are_not_written(app, db, clinic,
 
 
 def test_aftercare_content(app, db, clinic, feed):
-    make_booking(app, clinic, START)
-    feed.at(START + timedelta(hours=4))
+    booking = make_booking(app, clinic, START)
+    feed.clock.set(booking.end_at + timedelta(minutes=10))
+    complete(app, booking)
+    feed.at(booking.end_at + timedelta(hours=2, minutes=59))
+    assert not [m for m in feed.mailbox.messages() if "After your session" in m["Subject"]]
+    feed.at(booking.end_at + timedelta(hours=3))
     aftercare = [m for m in feed.mailbox.messages() if "After your session" in m["Subject"]][0]
     text = feed.mailbox.text(aftercare)
     assert "no heat and no massage" in text and "fresh injury" in text
@@ -407,9 +429,7 @@ def test_pending_booking_asks_the_therapist_and_confirmation_follows(app, db, cl
     assert got["maya@example.com"].startswith("Booking request to confirm")
     booking.status, booking.sequence = "booked", 1
     db.session.flush()
-    from clinic_app.services import notifications
-
-    notifications.booking_changed(db.session, booking, booking.start_at, feed.clock.now())
+    notify_events.booking_changed(db.session, booking, booking.start_at, feed.clock.now())
     db.session.commit()
     got = dict(feed.at(feed.clock.now()))
     assert got["client@example.com"].startswith("Booking updated")

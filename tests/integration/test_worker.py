@@ -13,7 +13,9 @@ duplicate.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import itertools
 import os
 import signal
 import subprocess
@@ -25,6 +27,7 @@ from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 
+from aiosmtpd.controller import Controller
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import create_engine
 from sqlalchemy import func
@@ -43,6 +46,8 @@ from clinic_app.worker import dispatch_outbox_job
 from clinic_app.worker import housekeeping_job
 from tests.conftest import database_url
 from tests.factories import make_user
+from tests.notify_factories import Sink
+from tests.notify_factories import free_port
 from tests.notify_factories import run_job
 from tests.notify_factories import start_sink
 
@@ -140,6 +145,30 @@ def test_clinic_worker_stops_cleanly_on_sigterm(app, db, tmp_path):
     assert "Traceback" not in output
 
 
+def test_sigterm_before_the_scheduler_starts_still_stops_cleanly(app, db, monkeypatch, caplog):
+    """The race a flaky test pointed at: SIGTERM after "worker started" but before the
+    scheduler is running. Delivered here at exactly that moment, in this process."""
+    import logging
+
+    from clinic_app import worker as worker_module
+
+    original_start = worker_module.BackgroundScheduler.start
+
+    def start_after_a_sigterm(self, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # handled at the next bytecode: before start
+        return original_start(self, *args, **kwargs)
+
+    monkeypatch.setattr(worker_module.BackgroundScheduler, "start", start_after_a_sigterm)
+    before = signal.getsignal(signal.SIGTERM)
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO, logger="clinic_app.worker"):
+        worker_module.run_blocking(app)  # returns: no SystemExit, no exception
+    assert time.monotonic() - started < 5
+    messages = [r.getMessage() for r in caplog.records]
+    assert "worker stopping (signal 15)" in messages and messages[-1] == "worker stopped"
+    assert signal.getsignal(signal.SIGTERM) is before  # handlers handed back
+
+
 def test_two_dispatcher_threads_send_every_message_once(app_config, db_kind):
     """Two dispatchers in threads (own app contexts, own sessions) against one database."""
     from clinic_app import create_app
@@ -215,6 +244,8 @@ def test_two_worker_processes_and_a_sigkill_deliver_each_message_once(tmp_path):
         "CLINIC_INSTANCE_PATH": str(tmp_path / "instance"), "CLINIC_MAIL_BACKEND": "smtp",
         "CLINIC_SMTP_HOST": "127.0.0.1", "CLINIC_SMTP_PORT": str(controller.port),
         "CLINIC_OUTBOX_BATCH_SIZE": "10", "CLINIC_OUTBOX_LEASE_SECONDS": "5",
+        # The lease is at least ten SMTP timeouts (worker.send_lease): 10 s here.
+        "CLINIC_SMTP_TIMEOUT": "1",
     })
     procs: list[subprocess.Popen[bytes]] = []
     killed: dict[str, int] = {}
@@ -270,3 +301,65 @@ def test_two_worker_processes_and_a_sigkill_deliver_each_message_once(tmp_path):
                 proc.wait()
         controller.stop()
         engine.dispose()
+
+
+class SlowSink(Sink):
+    """An SMTP server that takes 0.3-0.8 s over each message (a slow relay)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.delays = itertools.cycle([0.3, 0.55, 0.8, 0.45, 0.65])
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
+        await asyncio.sleep(next(self.delays))
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_two_clinic_workers_and_a_slow_relay_send_each_message_once(app, db, tmp_path):
+    """Two ``clinic worker`` processes, a relay taking 0.3-0.8 s a message, a lease (5 s)
+    far shorter than a batch takes (40 rows claimed at once, about 20 s to send). Without
+    the claim re-check before each send, the second worker reclaims the first one's
+    unsent rows when their lease ends and both send them."""
+    sink = SlowSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    total = 40
+    real_now = datetime.now(UTC) - timedelta(seconds=5)  # the workers use the real clock
+    keys = _fill(db.session, total, real_now, prefix="slow")
+    env = _env(app, CLINIC_MAIL_BACKEND="smtp", CLINIC_SMTP_HOST="127.0.0.1",
+               CLINIC_SMTP_PORT=str(controller.port), CLINIC_SMTP_TIMEOUT="1",
+               CLINIC_OUTBOX_LEASE_SECONDS="5", CLINIC_OUTBOX_BATCH_SIZE=str(total),
+               CLINIC_WORKER_DISPATCH_SECONDS="1")
+    procs: list[subprocess.Popen[bytes]] = []
+    logs = [tmp_path / f"worker{n}.log" for n in range(2)]
+    try:
+        for log in logs:
+            with log.open("wb") as out:
+                procs.append(subprocess.Popen([CLINIC, "worker"], env=env, stdout=out,
+                                              stderr=subprocess.STDOUT))
+        _wait_for(lambda: len(sink.ids()) >= total, 50, "every message at the sink")
+        time.sleep(1.5)  # a late duplicate would show up here
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        controller.stop()
+    ids = sink.ids()
+    assert set(ids) == {message_id_for(k, app.config["MAIL_FROM"]) for k in keys}
+    duplicates = {k: n for k, n in ids.items() if n > 1}
+    assert duplicates == {}, [log.read_text()[-1500:] for log in logs]
+    db.session.expire_all()
+    statuses = dict(db.session.execute(
+        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all())
+    assert statuses == {"sent": total}
+    # Both workers ran (one took the batch, the other waited on its lease or claimed later
+    # rows), and neither logged an address or a subject.
+    for log in logs:
+        output = log.read_text()
+        assert "worker started" in output and "Traceback" not in output
+        assert "@example.com" not in output and "Message " not in output

@@ -1,0 +1,61 @@
+"""Absolute links for emails and the signed unsubscribe token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from flask import url_for
+from itsdangerous import BadSignature
+from itsdangerous import URLSafeSerializer
+from sqlalchemy.orm import Session
+from werkzeug.routing import BuildError
+
+from clinic_app.models.accounts import User
+
+_UNSUBSCRIBE_SALT = "notify-unsubscribe"
+
+
+def absolute(endpoint: str, fallback: str = "/", **values: Any) -> str:
+    """An absolute link to ``endpoint``, or to ``fallback`` if that page does not exist."""
+    base = current_app.config["BASE_URL"]
+    try:
+        with current_app.test_request_context("/", base_url=base):
+            return base + url_for(endpoint, **values)
+    except BuildError:
+        return base + fallback
+
+
+def unsubscribe_token(user_id: int) -> str:
+    """A signed, non-expiring token naming the user (the unsubscribe link needs no login)."""
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_UNSUBSCRIBE_SALT).dumps(
+        {"u": user_id}
+    )
+
+
+def user_from_unsubscribe_token(session: Session, token: str) -> User | None:
+    """The user an unsubscribe token names, or None if it is forged or unknown."""
+    try:
+        data = URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_UNSUBSCRIBE_SALT).loads(
+            token
+        )
+    except BadSignature:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("u"), int):
+        return None
+    return session.get(User, data["u"])
+
+
+def unsubscribe(session: Session, user: User) -> None:
+    """Turn off non-essential messages (the same switch as the preferences page)."""
+    user.wants_prompts = False
+
+
+def unsubscribe_bits(user: User) -> tuple[str, dict[str, str]]:
+    """The unsubscribe URL and the RFC 8058 one-click headers for ``user``."""
+    url = current_app.config["BASE_URL"] + f"/unsubscribe/{unsubscribe_token(user.id)}"
+    headers = {
+        "List-Unsubscribe": f"<{url}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+    return url, headers

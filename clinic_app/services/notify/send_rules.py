@@ -1,0 +1,239 @@
+"""Send-time rules: every kind's check and validity window, run by the dispatcher right
+before it renders and sends a row. A row that fails is retired with the reason (the admin
+outbox page shows it), never sent.
+
+==========================  ===============================================================
+kind                        sent only if (else retired with the reason)
+==========================  ===============================================================
+booking_confirmation,       the booking exists, is not cancelled, still has the sequence
+booking_change              the row was written for, and has not started
+booking_cancellation        the appointment's time has not passed
+reminder                    the booking is active, still starts when the row was written for,
+                            has not started, and no later (closer) reminder is already due
+aftercare                   the session was completed; within 3 days of its end
+checkin_24h / checkin_72h   the session was completed; that check-in has not been answered;
+                            within 3 days of the check-in's due time
+rebooking_prompt            nothing booked ahead; the recommendation it was written for is
+                            still the client's current one and says "book" (not refer, not
+                            therapist review); its window has not ended
+recall                      nothing booked ahead, no later visit, the current recommendation
+                            is not refer / therapist review; within 14 days of its due time
+daily_agenda                the same clinic day (the renderer retires an empty day)
+red_flag_alert              the booking exists (always sent: it is the safety net)
+account emails              the account exists; within a day of being written (links expire)
+==========================  ===============================================================
+
+Non-essential kinds (prompts, recalls) also need an active recipient who has not opted out
+(``mail.outbox.skip_reason``).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from datetime import datetime
+from datetime import timedelta
+
+from sqlalchemy import exists
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from clinic_app.mail.outbox import register_kind
+from clinic_app.models.accounts import User
+from clinic_app.models.booking import Booking
+from clinic_app.models.booking import BookingStatus
+from clinic_app.models.care import CheckIn
+from clinic_app.models.care import Recommendation
+from clinic_app.models.outbox import OutboxMessage
+from clinic_app.scheduling.followup import Action
+from clinic_app.services.notify import messages as m
+from clinic_app.services.settings import get_settings
+
+AFTERCARE_VALID = timedelta(days=3)
+CHECKIN_VALID = timedelta(days=3)
+RECALL_VALID = timedelta(days=14)
+ACCOUNT_MAIL_VALID = timedelta(days=1)
+HELD_ACTIONS = (Action.REFER.value, Action.THERAPIST_REVIEW.value)
+
+
+def _booking_of(session: Session, row: OutboxMessage) -> Booking | None:
+    if row.booking_id is None:
+        return None
+    return session.get(Booking, row.booking_id, populate_existing=True)
+
+
+def future_booking_exists(session: Session, client_id: int, now: datetime) -> bool:
+    return bool(session.scalar(select(exists().where(
+        Booking.client_id == client_id, Booking.start_at > now,
+        Booking.status.in_(m.ACTIVE_UPCOMING)))))
+
+
+def current_recommendation(session: Session, client_id: int) -> Recommendation | None:
+    """The client's newest recommendation (the care layer's definition, read directly)."""
+    return session.scalar(
+        select(Recommendation).where(Recommendation.client_id == client_id)
+        .order_by(Recommendation.created_at.desc(), Recommendation.id.desc()).limit(1)
+    )
+
+
+def held_for_review(session: Session, client_id: int) -> str | None:
+    """A reason not to invite the client to book: their current recommendation is a
+    referral or waits for the therapist's review."""
+    current = current_recommendation(session, client_id)
+    if current is not None and current.action in HELD_ACTIONS:
+        return f"current recommendation is {current.action}"
+    return None
+
+
+def check_booking_mail(session: Session, row: OutboxMessage, now: datetime) -> str | None:
+    booking = _booking_of(session, row)
+    if booking is None:
+        return "booking gone"
+    if booking.status == BookingStatus.CANCELLED.value:
+        return "booking cancelled"
+    sequence = int((row.params or {}).get("sequence", row.key.split(":")[3]))
+    if sequence < booking.sequence:
+        return f"superseded by sequence {booking.sequence}"
+    if booking.start_at <= now:
+        return "appointment already started"
+    return None
+
+
+def check_cancellation(session: Session, row: OutboxMessage, now: datetime) -> str | None:
+    booking = _booking_of(session, row)
+    if booking is None:
+        return "booking gone"
+    if booking.end_at <= now:
+        return "the appointment's time has passed"
+    return None
+
+
+def check_reminder(session: Session, row: OutboxMessage, now: datetime) -> str | None:
+    booking = _booking_of(session, row)
+    if booking is None:
+        return "booking gone"
+    if booking.status not in m.ACTIVE_UPCOMING:
+        return f"booking {booking.status}"
+    params = row.params or {}
+    written_for = params.get("start") or row.key.split(":", 3)[3]
+    if written_for != booking.start_at.isoformat():
+        return "booking moved"
+    if booking.start_at <= now:
+        return "appointment already started"
+    hours = int(params.get("hours", 0))
+    closer = [h for h in get_settings(session).reminder_offsets() if h < hours
+              and booking.start_at - timedelta(hours=h) <= now]
+    if closer:
+        return f"the {min(closer)} h reminder is already due"
+    return None
+
+
+def check_aftercare(session: Session, row: OutboxMessage, now: datetime) -> str | None:
+    booking = _booking_of(session, row)
+    if booking is None:
+        return "booking gone"
+    if booking.status != BookingStatus.COMPLETED.value:
+        return f"booking {booking.status}, not completed"
+    if now > booking.end_at + AFTERCARE_VALID:
+        return "too late for aftercare"
+    return None
+
+
+def check_checkin(session: Session, row: OutboxMessage, now: datetime) -> str | None:
+    booking = _booking_of(session, row)
+    if booking is None:
+        return "booking gone"
+    if booking.status != BookingStatus.COMPLETED.value:
+        return f"booking {booking.status}, not completed"
+    kind = "24h" if row.kind == m.CHECKIN_24H else "72h"
+    answered = session.scalar(select(CheckIn.id).where(CheckIn.booking_id == booking.id,
+                                                       CheckIn.kind == kind))
+    if answered is not None:
+        return f"the {kind} check-in is already answered"
+    delay = m.CHECKIN_24H_DELAY if kind == "24h" else m.CHECKIN_72H_DELAY
+    if now > booking.end_at + delay + CHECKIN_VALID:
+        return "too late for this check-in"
+    return None
+
+
+def _invitation_blocked(session: Session, booking: Booking | None,
+                        now: datetime) -> str | None:
+    """Why not to invite a client to book (prompts and recalls), or None."""
+    if booking is None:
+        return "booking gone"
+    if future_booking_exists(session, booking.client_id, now):
+        return "a future booking exists"
+    return held_for_review(session, booking.client_id)
+
+
+def check_prompt(session: Session, row: OutboxMessage, now: datetime) -> str | None:
+    booking = _booking_of(session, row)
+    blocked = _invitation_blocked(session, booking, now)
+    if blocked or booking is None:
+        return blocked
+    current = current_recommendation(session, booking.client_id)
+    written_for = (row.params or {}).get("ideal")
+    if (current is None or current.booking_id != booking.id or current.ideal is None
+            or current.ideal.isoformat() != written_for):
+        return "superseded by a newer recommendation"
+    if current.latest is None or current.latest < _today(session, now):
+        return "the window has ended"
+    return None
+
+
+def check_recall(session: Session, row: OutboxMessage, now: datetime) -> str | None:
+    booking = _booking_of(session, row)
+    blocked = _invitation_blocked(session, booking, now)
+    if blocked or booking is None:
+        return blocked
+    later = session.scalar(
+        select(Booking.id).where(
+            Booking.client_id == booking.client_id,
+            Booking.status == BookingStatus.COMPLETED.value,
+            Booking.end_at > booking.end_at,
+        ).limit(1)
+    )
+    if later is not None:
+        return "a later visit exists"
+    if now > row.due_at + RECALL_VALID:
+        return "too late for this recall"
+    return None
+
+
+def check_agenda(session: Session, row: OutboxMessage, now: datetime) -> str | None:
+    day = (row.params or {}).get("day")
+    if day is None or date.fromisoformat(day) != _today(session, now):
+        return "that day is over"
+    return None
+
+
+def check_red_flag_alert(session: Session, row: OutboxMessage, now: datetime) -> str | None:
+    return "booking gone" if _booking_of(session, row) is None else None
+
+
+def check_account_mail(session: Session, row: OutboxMessage, now: datetime) -> str | None:
+    if row.user_id is None or session.get(User, row.user_id) is None:
+        return "account gone"
+    if now > row.due_at + ACCOUNT_MAIL_VALID:
+        return "too late: the link in it has expired"
+    return None
+
+
+def _today(session: Session, now: datetime) -> date:
+    return now.astimezone(m.zone_of(get_settings(session))).date()
+
+
+def register() -> None:
+    """Register every kind this package renders (the planner adds check-ins and prompts)."""
+    for kind in (m.CONFIRMATION, m.CHANGE):
+        register_kind(kind, check=check_booking_mail, render=m.render_booking_mail)
+    register_kind(m.CANCELLATION, check=check_cancellation, render=m.render_booking_mail)
+    register_kind(m.REMINDER, check=check_reminder, render=m.render_reminder)
+    register_kind(m.AFTERCARE, check=check_aftercare, render=m.render_aftercare)
+    register_kind(m.RECALL, check=check_recall, render=m.render_recall)
+    register_kind(m.DAILY_AGENDA, check=check_agenda, render=m.render_agenda)
+    register_kind(m.RED_FLAG_ALERT, check=check_red_flag_alert, render=m.render_red_flag_alert)
+    for kind in m.ACCOUNT_KINDS:
+        register_kind(kind, check=check_account_mail, render=m.render_account_mail)
+
+
+register()
