@@ -67,6 +67,7 @@ __all__ = [
     "MAX_RANGE_DAYS",
     "SearchData",
     "ServiceInfo",
+    "load_schedules",
     "load_search_data",
     "load_service",
     "rules_from",
@@ -248,6 +249,34 @@ def _busy_statement(dialect: str) -> Any:
     return stmt
 
 
+def load_schedules(
+    session: Session, *, therapist_ids: Iterable[int], date_from: date, date_to: date
+) -> tuple[tuple[pure.TherapistSchedule, ...], tuple[tuple[date, date], ...]]:
+    """Weekly hours and overrides of ``therapist_ids`` plus the clinic's closures that touch
+    local dates ``date_from..date_to``, in one ``UNION ALL`` statement.
+
+    Shared by the slot search and the staff calendar (``services.staff_calendar``), so both
+    read the schedule the same way. Schedules come back in ascending therapist id.
+    """
+    tids = sorted(set(therapist_ids))
+    weekly_rows: dict[int, list[pure.WeeklyRange]] = {t: [] for t in tids}
+    override_rows: dict[int, list[pure.HoursOverride]] = {t: [] for t in tids}
+    closures: list[tuple[date, date]] = []
+    for src, tid, weekday, d1, d2, kind, t1, t2 in session.connection().execute(
+        _SCHEDULE_STMT, {"tids": tids, "date_from": date_from, "date_to": date_to}
+    ):
+        if src == "w":
+            weekly_rows[tid].append(pure.WeeklyRange(weekday, t1, t2, d1))
+        elif src == "o":
+            override_rows[tid].append(pure.HoursOverride(d1, d2, kind, t1, t2))
+        else:
+            closures.append((d1, d2))
+    schedules = tuple(
+        pure.TherapistSchedule(t, tuple(weekly_rows[t]), tuple(override_rows[t])) for t in tids
+    )
+    return schedules, tuple(closures)
+
+
 def load_search_data(
     session: Session,
     *,
@@ -266,22 +295,9 @@ def load_search_data(
     """
     rules = rules_from(settings)
     tids = sorted(set(therapist_ids))
-    weekly_rows: dict[int, list[pure.WeeklyRange]] = {t: [] for t in tids}
-    override_rows: dict[int, list[pure.HoursOverride]] = {t: [] for t in tids}
-    closures: list[tuple[date, date]] = []
+    schedules, closures = load_schedules(session, therapist_ids=tids, date_from=date_from,
+                                         date_to=date_to)
     conn = session.connection()
-    for src, tid, weekday, d1, d2, kind, t1, t2 in conn.execute(
-        _SCHEDULE_STMT, {"tids": tids, "date_from": date_from, "date_to": date_to}
-    ):
-        if src == "w":
-            weekly_rows[tid].append(pure.WeeklyRange(weekday, t1, t2, d1))
-        elif src == "o":
-            override_rows[tid].append(pure.HoursOverride(d1, d2, kind, t1, t2))
-        else:
-            closures.append((d1, d2))
-    schedules = tuple(
-        pure.TherapistSchedule(t, tuple(weekly_rows[t]), tuple(override_rows[t])) for t in tids
-    )
 
     # Busy time that can touch a slot of these dates: a slot's blocked interval reaches
     # buffer_before before the first local midnight and duration + buffer_after past the last.
@@ -309,7 +325,7 @@ def load_search_data(
         rules=rules,
         service=service,
         therapists=schedules,
-        closures=tuple(closures),
+        closures=closures,
         therapist_busy=therapist_busy,
         room_busy=room_busy,
     )
