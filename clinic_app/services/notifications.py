@@ -249,6 +249,8 @@ def _put(
     attachments: list[Attachment] | None = None,
     **context: Any,
 ) -> OutboxMessage | None:
+    if not to:  # a client created at the desk with a phone number only (issue 11)
+        return None
     essential = kind not in NON_ESSENTIAL
 
     def render() -> Outgoing:
@@ -290,6 +292,8 @@ def _both(
     for audience, person in (("client", booking.client), ("therapist", therapist_user)):
         if not person.email or person.anonymised_at is not None:
             continue
+        if audience == "client" and event == "confirmation" and not booking.notify_client:
+            continue  # staff booked with "do not email the client" (issue 11)
         _put(
             session,
             template=f"booking_{event}",
@@ -318,7 +322,9 @@ def _plan_booking_rows(session: Session, booking: Booking, now: datetime) -> Non
     client = booking.client
     if client.anonymised_at is not None:
         return
-    for hours in clinic.reminder_offsets():
+    # "Do not email the client" (issue 11) covers the confirmation and the reminders; changes,
+    # cancellations and the aftercare advice still reach the client.
+    for hours in clinic.reminder_offsets() if booking.notify_client is not False else ():
         due = booking.start_at - timedelta(hours=hours)  # elapsed hours, not wall clock
         if due <= now:
             continue

@@ -346,7 +346,9 @@ class StaffBookForm(FlaskForm):
     """Book a client at a chosen time: an existing client, or (admin) a new one."""
 
     service = SelectField("Service", coerce=str, validators=[DataRequired()])
-    client = SelectField("Client", coerce=str, validators=[Optional()])
+    # Any id may come back (a client found by a search on another page load); the service's
+    # access rule decides, not the list of choices.
+    client = SelectField("Client", coerce=str, validators=[Optional()], validate_choice=False)
     new_name = StringField("New client: name", validators=[Optional(), Length(max=120)])
     new_email = StringField("Email", validators=[Optional(), Length(max=254)])
     new_phone = StringField("Phone", validators=[Optional(), Length(max=40)])
