@@ -81,6 +81,8 @@ class BookingRow:
     client_name: str
     service_name: str
     room_name: str
+    blocked_start: datetime | None = None  # buffers included
+    blocked_end: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ class CalendarEvent:
     client_name: str = ""
     service_name: str = ""
     flags: tuple[str, ...] = ()
+    held: Interval | None = None  # a booking's held time, buffers included
 
 
 @dataclass
@@ -204,6 +207,7 @@ def build_events(
             service_id=row.service_id, client_id=row.client_id,
             label=f"{row.client_name} · {row.service_name}", client_name=row.client_name,
             service_name=row.service_name,
+            held=Interval(row.blocked_start or row.start, row.blocked_end or row.end),
             flags=flags.get(row.client_id, ()),
         ))
     order = {kind: i for i, kind in enumerate(("closure", "time_off", "working", "booking"))}
@@ -257,7 +261,7 @@ def _booking_rows(session: Session, therapist_ids: list[int], lo: datetime,
     stmt = (
         select(Booking.id, Booking.therapist_id, Booking.room_id, Booking.service_id,
                Booking.client_id, Booking.start_at, Booking.end_at, Booking.status,
-               User.name, Service.name, Room.name)
+               User.name, Service.name, Room.name, Booking.blocked_start, Booking.blocked_end)
         .join(User, User.id == Booking.client_id)
         .join(Service, Service.id == Booking.service_id)
         .join(Room, Room.id == Booking.room_id)

@@ -213,6 +213,14 @@ def build_grid(data: CalendarData, *, by_room: bool, rooms: list[tuple[int, str]
 
     step = timedelta(minutes=step_minutes)
     working: dict[int, list[CalendarEvent]] = {}
+    # Time held by bookings (buffers included) offers no free slot link.
+    held: dict[int | None, list[Any]] = {}
+    for event in data.events:
+        if event.kind == "booking" and event.held is not None:
+            held.setdefault(event.therapist_id, []).append(event.held)
+
+    def is_free(therapist_id: int | None, start: datetime, end: datetime) -> bool:
+        return not any(start < h.end and h.start < end for h in held.get(therapist_id, ()))
     for event in data.events:
         for col in columns_for(event):
             if event.kind == "booking":
@@ -224,7 +232,7 @@ def build_grid(data: CalendarData, *, by_room: bool, rooms: list[tuple[int, str]
                 working.setdefault(id(col), []).append(event)
                 slot = event.start
                 while slot + step <= event.end:
-                    if slot >= moment:
+                    if slot >= moment and is_free(col.therapist_id, slot, slot + step):
                         _place(col, "slot", slot, slot + step, first, rows, tz,
                                href=url_for("staff_calendar.book_form",
                                             therapist=col.therapist_id, start=slot.isoformat()),
