@@ -178,3 +178,31 @@ def test_therapist_books_own_client_but_not_for_another_therapist(client, clinic
         "service": clinic.service.id, "client": stranger.id, "notify": "y"})
     assert refused.status_code == 422
     assert db.session.scalar(select(Booking).where(Booking.client_id == stranger.id)) is None
+
+
+# --- therapists act on the bookings they give (issue 11 item 2, API) --------------------------
+
+
+def test_therapist_reschedules_and_cancels_own_bookings_only(client, clinic, db, mailbox):
+    app = client.application
+    mine = raw_booking(app, client=clinic.client, therapist=clinic.t1, room=clinic.rooms[0],
+                       service=clinic.service, start=local(2026, 11, 24, 10))
+    theirs = raw_booking(app, client=clinic.client, therapist=clinic.t2, room=clinic.rooms[1],
+                         service=clinic.service, start=local(2026, 11, 24, 10))
+    t1 = token_for(app, clinic.t1.user)
+    moved = client.post(f"/api/v1/bookings/{mine.id}/reschedule", headers=t1,
+                        json={"start": "2026-11-24T14:00:00+00:00"})
+    assert moved.status_code == 200 and moved.get_json()["start"] == "2026-11-24T14:00:00+00:00"
+    refused = client.post(f"/api/v1/bookings/{mine.id}/reschedule", headers=t1,
+                          json={"start": "2026-11-24T18:00:00+00:00"})
+    assert refused.status_code == 422 and refused.get_json()["error"]["code"] == "outside_hours"
+    for path in ("reschedule", "cancel"):
+        other = client.post(f"/api/v1/bookings/{theirs.id}/{path}", headers=t1,
+                            json={"start": "2026-11-24T14:00:00+00:00"})
+        assert other.status_code == 404
+    cancelled = client.post(f"/api/v1/bookings/{mine.id}/cancel", headers=t1,
+                            json={"reason": "Therapist unwell"})
+    assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
+    assert cancelled.get_json()["late"] is False  # the clinic cancelled, not the client
+    told = [m for m in mailbox.deliver() if clinic.client.email in str(m["To"])]
+    assert any("Therapist unwell" in mailbox.text(m) for m in told)
