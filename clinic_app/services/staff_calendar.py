@@ -38,16 +38,18 @@ from clinic_app.models.booking import MAX_BLOCKED_MINUTES
 from clinic_app.models.booking import Booking
 from clinic_app.models.booking import BookingStatus
 from clinic_app.models.care import Intake
+from clinic_app.models.schedule import Closure
+from clinic_app.models.schedule import HoursOverride
 from clinic_app.models.schedule import Room
 from clinic_app.models.schedule import Service
 from clinic_app.models.schedule import Therapist
 from clinic_app.scheduling import availability as pure
 from clinic_app.scheduling.intervals import Interval
+from clinic_app.services import booking as booking_svc
 from clinic_app.services import care
 from clinic_app.services.audit import record_read
 from clinic_app.services.availability import MAX_RANGE_DAYS
 from clinic_app.services.availability import load_schedules
-from clinic_app.services.booking import therapist_for_user
 from clinic_app.services.settings import clinic_zone
 
 __all__ = [
@@ -57,8 +59,12 @@ __all__ = [
     "CalendarEvent",
     "build_events",
     "calendar_events",
+    "Covered",
+    "cancel_covered",
     "check_range",
+    "covered_bookings",
     "local_midnight",
+    "save_private_note",
 ]
 
 EVENT_KINDS = ("booking", "time_off", "closure", "working")
@@ -229,7 +235,7 @@ def check_range(date_from: date, date_to: date) -> None:
 def _columns(session: Session, viewer: User, therapist_id: int | None) -> list[tuple[int, str]]:
     """The therapists ``viewer`` may see in this call, as (id, name); NotFound otherwise."""
     if viewer.role == Role.THERAPIST.value:
-        own = therapist_for_user(session, viewer)
+        own = booking_svc.therapist_for_user(session, viewer)
         if own is None or (therapist_id is not None and therapist_id != own.id):
             raise NotFound("There is no such therapist.",
                            fields={"therapist_id": "No such therapist."})
@@ -324,3 +330,117 @@ def calendar_events(
                           closures=closures, bookings=rows, flags=flags)
     rooms = sorted({(r.room_id, r.room_name) for r in rows})
     return CalendarData(tz, date_from, date_to, events, columns, rooms)
+
+
+# --- acting from the calendar: private notes, time off and closures over bookings ------------
+
+NOTE_MAX = 5000
+
+
+def save_private_note(session: Session, booking: Booking, *, actor: User, text: str,
+                      now: datetime) -> Booking:
+    """The booking's therapist (or an admin) keeps a private note on it (never emailed).
+
+    NotFound for anyone else (a client included, even on their own booking).
+    """
+    if actor.role == Role.ADMIN.value:
+        pass
+    elif actor.role == Role.THERAPIST.value:
+        own = booking_svc.therapist_for_user(session, actor)
+        if own is None or own.id != booking.therapist_id:
+            raise NotFound("There is no such booking.")
+    else:
+        raise NotFound("There is no such booking.")
+    clean = (text or "").strip()
+    if len(clean) > NOTE_MAX:
+        raise ValidationFailed(f"At most {NOTE_MAX} characters.",
+                               fields={"private_note": f"At most {NOTE_MAX} characters."})
+    booking.private_note = clean
+    booking.updated_at = now
+    session.flush()
+    return booking
+
+
+@dataclass
+class Covered:
+    """What a saved time off or closure covers: its description and the open bookings."""
+
+    kind: str  # time_off or closure
+    item_id: int
+    description: str
+    bookings: list[Booking]
+
+
+def covered_bookings(session: Session, viewer: User, *, kind: str, item_id: int,
+                     now: datetime) -> Covered:
+    """Pending or booked sessions from ``now`` on that a time off (``HoursOverride`` of kind
+    off) or a closure covers, soonest first. A therapist may ask about their own time off
+    only; closures are the admin's. Anything else is NotFound."""
+    tz = clinic_zone(session)
+    if kind == "time_off":
+        row = session.get(HoursOverride, item_id) if 0 < item_id <= 2**31 - 1 else None
+        if row is None or row.kind != "off":
+            raise NotFound("Not found.")
+        if viewer.role == Role.THERAPIST.value:
+            own = booking_svc.therapist_for_user(session, viewer)
+            if own is None or own.id != row.therapist_id:
+                raise NotFound("Not found.")
+        elif viewer.role != Role.ADMIN.value:
+            raise NotFound("Not found.")
+        schedule = pure.TherapistSchedule(row.therapist_id, (), (pure.HoursOverride(
+            row.start_date, row.end_date, "off", row.start_time, row.end_time),))
+        spans = [span for day in _days(row.start_date, row.end_date)
+                 for span in _time_off(schedule, day, tz)]
+        therapist_ids: list[int] | None = [row.therapist_id]
+        when = (f"{row.start_date:%a %d %b}" if row.start_date == row.end_date
+                else f"{row.start_date:%a %d %b} – {row.end_date:%a %d %b}")
+        if row.start_time is not None and row.end_time is not None:
+            when += f", {row.start_time:%H:%M}–{row.end_time:%H:%M}"
+        description = f"Time off {when}" + (f" ({row.reason})" if row.reason else "")
+        first, last = row.start_date, row.end_date
+    elif kind == "closure":
+        if viewer.role != Role.ADMIN.value:
+            raise NotFound("Not found.")
+        closure = session.get(Closure, item_id) if 0 < item_id <= 2**31 - 1 else None
+        if closure is None:
+            raise NotFound("Not found.")
+        spans = [Interval(local_midnight(d, tz), local_midnight(d + ONE_DAY, tz))
+                 for d in _days(closure.start_date, closure.end_date)]
+        therapist_ids = None
+        description = (f"Clinic closed {closure.start_date:%a %d %b}"
+                       + ("" if closure.end_date == closure.start_date
+                          else f" – {closure.end_date:%a %d %b}")
+                       + (f" ({closure.reason})" if closure.reason else ""))
+        first, last = closure.start_date, closure.end_date
+    else:
+        raise NotFound("Not found.")
+    lo = max(local_midnight(first, tz), now)
+    hi = local_midnight(last + ONE_DAY, tz)
+    stmt = select(Booking).where(
+        Booking.status.in_((BookingStatus.PENDING.value, BookingStatus.BOOKED.value)),
+        Booking.start_at < hi, Booking.end_at > lo,
+        Booking.blocked_start > lo - MAX_BLOCKED,
+    ).order_by(Booking.start_at, Booking.id)
+    if therapist_ids is not None:
+        stmt = stmt.where(Booking.therapist_id.in_(therapist_ids))
+    found = [b for b in session.scalars(stmt) if _overlaps(b.start_at, b.end_at, spans)]
+    return Covered(kind, item_id, description, found)
+
+
+def cancel_covered(session: Session, viewer: User, covered: Covered, booking_ids: Iterable[int],
+                   *, message: str, now: datetime) -> list[Booking]:
+    """Cancel the chosen covered bookings with ``message`` (the client is told by the normal
+    cancellation email). Ids outside ``covered`` are ignored; ValidationFailed without a
+    message or without a choice."""
+    chosen = set(booking_ids)
+    targets = [b for b in covered.bookings if b.id in chosen]
+    text = " ".join((message or "").split())
+    if not targets:
+        raise ValidationFailed("Choose at least one booking to cancel.",
+                               fields={"booking_ids": "Choose at least one."})
+    if not text:
+        raise ValidationFailed("Write the message the clients will get.",
+                               fields={"message": "Required to cancel."})
+    for booking in targets:
+        booking_svc.cancel(session, booking, actor=viewer, now=now, reason=text[:255])
+    return targets

@@ -30,8 +30,10 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import BooleanField
+from wtforms import DateTimeLocalField
 from wtforms import SelectField
 from wtforms import StringField
+from wtforms import TextAreaField
 from wtforms.validators import DataRequired
 from wtforms.validators import Length
 from wtforms.validators import Optional
@@ -42,13 +44,18 @@ from clinic_app.models.booking import Booking
 from clinic_app.models.schedule import Therapist
 from clinic_app.services import admin as admin_svc
 from clinic_app.services import booking as booking_svc
+from clinic_app.services import care
 from clinic_app.services import clients as clients_svc
 from clinic_app.services.settings import clinic_zone
 from clinic_app.services.settings import get_settings
 from clinic_app.services.staff_calendar import CalendarData
 from clinic_app.services.staff_calendar import CalendarEvent
+from clinic_app.services.staff_calendar import Covered
 from clinic_app.services.staff_calendar import calendar_events
+from clinic_app.services.staff_calendar import cancel_covered
+from clinic_app.services.staff_calendar import covered_bookings
 from clinic_app.services.staff_calendar import local_midnight
+from clinic_app.services.staff_calendar import save_private_note
 from clinic_app.web.client import parse_start
 from clinic_app.web.fields import opts
 from clinic_app.web.util import apply_error
@@ -167,9 +174,7 @@ def _place(column: Column, kind: str, start: datetime, end: datetime, grid_first
 
 
 def _booking_href(booking_id: int) -> str:
-    if current_user.role == "admin":
-        return url_for("admin.booking", booking_id=booking_id)
-    return url_for("therapist.booking", booking_id=booking_id)
+    return url_for("staff_calendar.booking_panel", booking_id=booking_id)
 
 
 def build_grid(data: CalendarData, *, by_room: bool, rooms: list[tuple[int, str]],
@@ -456,3 +461,187 @@ def _book_from_form(form: StaffBookForm, therapist: Therapist, start: datetime,
         if exc.fields and exc.message not in form.form_errors:
             form.form_errors.append(exc.message)
         return None
+
+
+# --- acting on a booking from the calendar ----------------------------------------------------
+
+
+class CancelForm(FlaskForm):
+    reason = StringField("Reason (the client is told)", validators=[DataRequired(),
+                                                                    Length(max=255)])
+
+
+class MoveForm(FlaskForm):
+    new_start = DateTimeLocalField("New start", format="%Y-%m-%dT%H:%M",
+                                   validators=[DataRequired()])
+
+
+class NoteForm(FlaskForm):
+    private_note = TextAreaField("Private note (staff only, never sent)",
+                                 validators=[Optional(), Length(max=5000)])
+
+
+def _staff_booking(booking_id: int) -> Booking:
+    try:
+        return booking_svc.get_booking_for(db.session, booking_id, current_user)
+    except DomainError:
+        db.session.rollback()
+        abort(404)
+
+
+def _panel(booking: Booking, *, cancel_form: CancelForm | None = None,
+           move_form: MoveForm | None = None, status: int = 200) -> tuple[str, int]:
+    """The booking as staff act on it; from a completed session, the follow-up slots."""
+    tz = clinic_zone(db.session)
+    followup = None
+    own_slots: list[Any] = []
+    other_slots: list[Any] = []
+    if booking.status == "completed":
+        moment = now()
+        followup = care.followup_for_booking(db.session, booking, current_user, moment)
+        options = care.next_session_options(db.session, booking.client, moment,
+                                            service_id=booking.service_id)
+        if options.bookable:
+            own_slots = [s for s in options.same_therapist
+                         if s.therapist_id == booking.therapist_id][:FOLLOWUP_SLOTS]
+            if current_user.role == "admin":
+                other_slots = options.other_therapists[:FOLLOWUP_SLOTS]
+    names = {t.id: t.name for t in admin_svc.list_therapists(db.session)}
+    page = render_template(
+        "staff/booking.html", b=booking, tz=tz, followup=followup, own_slots=own_slots,
+        other_slots=other_slots, names=names, is_admin=current_user.role == "admin",
+        cancel_form=cancel_form or CancelForm(formdata=None),
+        move_form=move_form or MoveForm(formdata=None,
+                                        new_start=booking.start_at.astimezone(tz).replace(
+                                            tzinfo=None)),
+        note_form=NoteForm(formdata=None, private_note=booking.private_note),
+        full_url=(url_for("admin.booking", booking_id=booking.id)
+                  if current_user.role == "admin"
+                  else url_for("therapist.booking", booking_id=booking.id)),
+    )
+    db.session.commit()  # the audit row of the recommendation read
+    return page, status
+
+
+FOLLOWUP_SLOTS = 8
+
+
+@bp.get("/staff/bookings/<int:booking_id>")
+def booking_panel(booking_id: int) -> tuple[str, int]:
+    """Move, cancel, annotate; book the follow-up from a completed session."""
+    return _panel(_staff_booking(booking_id))
+
+
+@bp.post("/staff/bookings/<int:booking_id>/cancel")
+def booking_cancel(booking_id: int) -> tuple[str, int] | Response:
+    """Cancel with a reason; the client gets the normal cancellation email."""
+    booking = _staff_booking(booking_id)
+    form = CancelForm()
+    if form.validate_on_submit():
+        try:
+            booking_svc.cancel(db.session, booking, actor=current_user, now=now(),
+                               reason=form.reason.data or "")
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+        else:
+            db.session.commit()
+            flash("Booking cancelled; the client has been told.", "success")
+            return redirect(url_for("staff_calendar.booking_panel", booking_id=booking_id))
+    return _panel(_staff_booking(booking_id), cancel_form=form, status=422)
+
+
+@bp.post("/staff/bookings/<int:booking_id>/reschedule")
+def booking_reschedule(booking_id: int) -> tuple[str, int] | Response:
+    """Move to a local date and time (same therapist), through the booking rules."""
+    booking = _staff_booking(booking_id)
+    form = MoveForm()
+    if form.validate_on_submit() and form.new_start.data is not None:
+        tz = clinic_zone(db.session)
+        start = form.new_start.data.replace(tzinfo=tz)
+        try:
+            booking_svc.reschedule(db.session, booking, new_start=start, actor=current_user,
+                                   now=now())
+        except DomainError as exc:
+            db.session.rollback()
+            form.new_start.errors = [*form.new_start.errors, exc.message]
+        else:
+            db.session.commit()
+            flash("Booking moved; the client has been told.", "success")
+            return redirect(url_for("staff_calendar.booking_panel", booking_id=booking_id))
+    return _panel(_staff_booking(booking_id), move_form=form, status=422)
+
+
+@bp.post("/staff/bookings/<int:booking_id>/note")
+def booking_note(booking_id: int) -> tuple[str, int] | Response:
+    """Save the private note (the booking's therapist or an admin)."""
+    booking = _staff_booking(booking_id)
+    form = NoteForm()
+    if form.validate_on_submit():
+        try:
+            save_private_note(db.session, booking, actor=current_user,
+                              text=form.private_note.data or "", now=now())
+        except DomainError as exc:
+            db.session.rollback()
+            abort(exc.status)
+        db.session.commit()
+        flash("Note saved.", "success")
+        return redirect(url_for("staff_calendar.booking_panel", booking_id=booking_id))
+    return _panel(booking, status=422)
+
+
+# --- time off and closures over bookings ------------------------------------------------------
+
+
+class CoveredForm(FlaskForm):
+    message = TextAreaField("Message to the clients", validators=[Optional(),
+                                                                  Length(max=255)])
+
+
+@bp.route("/staff/covered/<kind>/<int:item_id>", methods=["GET", "POST"])
+def covered(kind: str, item_id: int) -> tuple[str, int] | Response:
+    """After saving time off or a closure: the bookings it covers; cancel some or all with a
+    message, or keep them (the grid shows them as conflicts until they are resolved)."""
+    moment = now()
+    try:
+        found = covered_bookings(db.session, current_user, kind=kind, item_id=item_id,
+                                 now=moment)
+    except DomainError:
+        db.session.rollback()
+        abort(404)
+    form = CoveredForm()
+    status = 200
+    if request.method == "POST" and form.validate_on_submit():
+        if request.form.get("action") == "keep":
+            flash(f"Kept {len(found.bookings)} booking(s); they show as conflicts on the "
+                  "calendar until moved or cancelled.", "success")
+            return redirect(_calendar_at(found))
+        wanted = [int(v) for v in request.form.getlist("booking_ids") if v.isdigit()]
+        if request.form.get("action") == "cancel_all":
+            wanted = [b.id for b in found.bookings]
+        try:
+            done = cancel_covered(db.session, current_user, found, wanted,
+                                  message=form.message.data or "", now=moment)
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+            if exc.message not in form.form_errors:
+                form.form_errors.append(exc.message)
+            status = 422
+            found = covered_bookings(db.session, current_user, kind=kind, item_id=item_id,
+                                     now=moment)
+        else:
+            db.session.commit()
+            flash(f"Cancelled {len(done)} booking(s); the clients have been told.", "success")
+            return redirect(url_for("staff_calendar.covered", kind=kind, item_id=item_id))
+    elif request.method == "POST":
+        status = 422
+    return render_template("staff/covered.html", c=found, form=form,
+                           tz=clinic_zone(db.session), calendar_url=_calendar_at(found)), status
+
+
+def _calendar_at(found: Covered) -> str:
+    first = found.bookings[0].start_at.astimezone(clinic_zone(db.session)).date() \
+        if found.bookings else None
+    return url_for("staff_calendar.calendar", view="week",
+                   date=first.isoformat() if first else None)

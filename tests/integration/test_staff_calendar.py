@@ -225,3 +225,156 @@ def test_grid_without_therapists_or_rooms(client, app):
     assert "No therapists to show" in client.get("/staff/calendar").get_data(as_text=True)
     assert "No rooms yet" in client.get("/staff/calendar?by=room").get_data(as_text=True)
     assert _db.session.scalar(select(Booking.id)) is None
+
+
+# --- acting on a booking from the calendar (item 2) -------------------------------------------
+
+
+def test_booking_panel_access(client, clinic):
+    login(client, clinic.t1.user)
+    page = client.get(f"/staff/bookings/{clinic.fine.id}")
+    assert page.status_code == 200 and "Private note" in page.get_data(as_text=True)
+    assert client.get(f"/staff/bookings/{clinic.closed.id}").status_code == 404  # t2's
+    assert client.get("/staff/bookings/99999999999").status_code == 404
+    login(client, clinic.admin)
+    assert client.get(f"/staff/bookings/{clinic.closed.id}").status_code == 200
+    login(client, clinic.client)
+    assert client.get(f"/staff/bookings/{clinic.fine.id}").status_code == 403
+
+
+def test_therapist_cancels_with_a_reason_and_the_client_is_told(client, clinic, db, mailbox):
+    login(client, clinic.t1.user)
+    url = f"/staff/bookings/{clinic.fine.id}/cancel"
+    assert client.post(url, data={"reason": ""}).status_code == 422
+    assert db.session.get(Booking, clinic.fine.id).status == "booked"
+    assert client.post(url, data={"reason": "Therapist unwell"}).status_code == 302
+    db.session.expire_all()
+    row = db.session.get(Booking, clinic.fine.id)
+    assert row.status == "cancelled" and row.cancel_reason == "Therapist unwell"
+    told = [m for m in mailbox.deliver() if clinic.client.email in str(m["To"])]
+    assert any("Therapist unwell" in mailbox.text(m) for m in told)
+    again = client.post(url, data={"reason": "twice"})
+    assert again.status_code == 422 and "cannot be cancelled" in again.get_data(as_text=True)
+    assert client.post(f"/staff/bookings/{clinic.closed.id}/cancel",
+                       data={"reason": "not mine"}).status_code == 404
+
+
+def test_therapist_moves_a_booking_by_form(client, clinic, db):
+    login(client, clinic.t1.user)
+    url = f"/staff/bookings/{clinic.fine.id}/reschedule"
+    moved = client.post(url, data={"new_start": "2026-11-24T15:00"})
+    assert moved.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Booking, clinic.fine.id).start_at == datetime(2026, 11, 24, 15,
+                                                                        tzinfo=UTC)
+    refused = client.post(url, data={"new_start": "2026-11-24T19:00"})
+    assert refused.status_code == 422 and "working hours" in refused.get_data(as_text=True)
+    assert client.post(url, data={"new_start": "garbage"}).status_code == 422
+
+
+def test_private_note_is_for_staff_only(client, clinic, db):
+    login(client, clinic.t1.user)
+    saved = client.post(f"/staff/bookings/{clinic.fine.id}/note",
+                        data={"private_note": "Prefers the left side first"})
+    assert saved.status_code == 302
+    assert db.session.get(Booking, clinic.fine.id).private_note == "Prefers the left side first"
+    assert "Prefers the left side first" in client.get(
+        f"/staff/bookings/{clinic.fine.id}").get_data(as_text=True)
+    assert client.post(f"/staff/bookings/{clinic.closed.id}/note",
+                       data={"private_note": "x"}).status_code == 404
+    assert client.post(f"/staff/bookings/{clinic.fine.id}/note",
+                       data={"private_note": "x" * 5001}).status_code == 422
+    login(client, clinic.client)
+    own_page = client.get(f"/appointments/{clinic.fine.id}").get_data(as_text=True)
+    assert "Prefers the left side first" not in own_page
+
+
+def test_follow_up_from_a_completed_session_own_slots_first(client, clinic, db, app):
+    from tests.notify_factories import add_recommendation
+
+    done = raw_booking(app, client=clinic.client, therapist=clinic.t1, room=clinic.rooms[0],
+                       service=clinic.service, start=local(2026, 11, 20, 10),
+                       status="completed")
+    add_recommendation(app, done, earliest=date(2026, 12, 1), ideal=date(2026, 12, 2),
+                       latest=date(2026, 12, 4))
+    login(client, clinic.t1.user)
+    page = client.get(f"/staff/bookings/{done.id}").get_data(as_text=True)
+    assert "Book the follow-up" in page and "Tue 01 Dec" in page
+    assert "Tue 01 Dec 09:00" in page and "With another therapist" not in page
+    booked = client.post("/staff/book", data={
+        "therapist": clinic.t1.id, "start": "2026-12-01T09:00:00+00:00",
+        "service": clinic.service.id, "client": clinic.client.id, "notify": "y"})
+    assert booked.status_code == 302
+    follow = db.session.scalar(select(Booking).where(
+        Booking.start_at == datetime(2026, 12, 1, 9, tzinfo=UTC)))
+    assert follow.therapist_id == clinic.t1.id and follow.client_id == clinic.client.id
+    login(client, clinic.admin)
+    admin_page = client.get(f"/staff/bookings/{done.id}").get_data(as_text=True)
+    assert "With another therapist" in admin_page
+    assert admin_page.index("With " + clinic.t1.user.name) < admin_page.index(
+        "With another therapist")
+    assert _db.session.scalar(select(AuditEntry.id).where(
+        AuditEntry.action == "read:recommendation")) is not None
+
+
+# --- time off and closures over bookings (item 5) ---------------------------------------------
+
+
+def test_time_off_over_bookings_cancel_some_with_a_message(client, clinic, db, mailbox):
+    login(client, clinic.t1.user)
+    saved = client.post("/therapist/time-off", data={"start_date": "2026-11-24",
+                                                     "end_date": "2026-11-24"})
+    assert saved.status_code == 302 and "/staff/covered/time_off/" in saved.headers["Location"]
+    url = saved.headers["Location"]
+    page = client.get(url).get_data(as_text=True)
+    assert f'value="{clinic.fine.id}"' in page and "1 booking falls in this time" in page
+    assert client.post(url, data={"action": "cancel", "message": "Sorry"}).status_code == 422
+    assert client.post(url, data={"action": "cancel", "booking_ids": clinic.fine.id,
+                                  "message": ""}).status_code == 422
+    assert db.session.get(Booking, clinic.fine.id).status == "booked"
+    done = client.post(url, data={"action": "cancel", "booking_ids": clinic.fine.id,
+                                  "message": "Your therapist is away that day"})
+    assert done.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Booking, clinic.fine.id).status == "cancelled"
+    told = [m for m in mailbox.deliver() if clinic.client.email in str(m["To"])]
+    assert any("away that day" in mailbox.text(m) for m in told)
+    assert "No open booking falls in this time" in client.get(url).get_data(as_text=True)
+
+
+def test_time_off_without_bookings_goes_back_to_hours(client, clinic):
+    login(client, clinic.t1.user)
+    saved = client.post("/therapist/time-off", data={"start_date": "2026-12-10",
+                                                     "end_date": "2026-12-10"})
+    assert saved.status_code == 302 and saved.headers["Location"].endswith("/therapist/hours")
+
+
+def test_closure_over_bookings_keep_or_cancel_all(client, clinic, db):
+    login(client, clinic.admin)
+    saved = client.post("/admin/closures", data={"start_date": "2026-11-24",
+                                                 "end_date": "2026-11-24", "reason": "Flood"})
+    url = saved.headers["Location"]
+    assert "/staff/covered/closure/" in url
+    page = client.get(url).get_data(as_text=True)
+    assert "Clinic closed Tue 24 Nov (Flood)" in page and f'value="{clinic.fine.id}"' in page
+    kept = client.post(url, data={"action": "keep"})
+    assert kept.status_code == 302 and "/staff/calendar" in kept.headers["Location"]
+    events = client.get("/staff/calendar?date=2026-11-24").get_data(as_text=True)
+    assert "booking in time off or a closure" in events  # kept: shown as a conflict
+    everything = client.post(url, data={"action": "cancel_all", "message": "Flooded, sorry"})
+    assert everything.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Booking, clinic.fine.id).status == "cancelled"
+
+
+def test_covered_page_access(client, clinic, db):
+    closure = db.session.scalar(select(Closure))
+    off = db.session.scalar(select(HoursOverride).where(HoursOverride.therapist_id ==
+                                                        clinic.t1.id))
+    login(client, clinic.t2.user)
+    assert client.get(f"/staff/covered/time_off/{off.id}").status_code == 404  # t1's
+    assert client.get(f"/staff/covered/closure/{closure.id}").status_code == 404  # admin's
+    assert client.get("/staff/covered/other/1").status_code == 404
+    login(client, clinic.t1.user)
+    assert client.get(f"/staff/covered/time_off/{off.id}").status_code == 200
+    assert client.get("/staff/covered/time_off/99999").status_code == 404
