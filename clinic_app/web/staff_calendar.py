@@ -197,7 +197,10 @@ def build_grid(data: CalendarData, *, by_room: bool, rooms: list[tuple[int, str]
                 index[(day, "r", rid)] = col
         else:
             for tid, name in data.therapists:
-                col = Column(day, day.strftime("%a %d %b"), name, tid, None, day == today)
+                # One day: the therapists are the columns, so their names head them.
+                title, subtitle = ((name, day.strftime("%a %d %b")) if len(days) == 1
+                                   else (day.strftime("%a %d %b"), name))
+                col = Column(day, title, subtitle, tid, None, day == today)
                 columns.append(col)
                 index[(day, "t", tid)] = col
 
@@ -217,6 +220,7 @@ def build_grid(data: CalendarData, *, by_room: bool, rooms: list[tuple[int, str]
         return out
 
     step = timedelta(minutes=step_minutes)
+    therapist_names = dict(data.therapists)
     working: dict[int, list[CalendarEvent]] = {}
     # Time held by bookings (buffers included) offers no free slot link.
     held: dict[int | None, list[Any]] = {}
@@ -241,7 +245,8 @@ def build_grid(data: CalendarData, *, by_room: bool, rooms: list[tuple[int, str]
                         _place(col, "slot", slot, slot + step, first, rows, tz,
                                href=url_for("staff_calendar.book_form",
                                             therapist=col.therapist_id, start=slot.isoformat()),
-                               label=f"Book {slot.astimezone(tz):%H:%M} with {col.subtitle}",
+                               label=f"Book {slot.astimezone(tz):%H:%M} with "
+                                     f"{therapist_names.get(col.therapist_id or 0, '')}",
                                therapist_id=col.therapist_id)
                     slot += step
             else:

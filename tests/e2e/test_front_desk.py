@@ -169,3 +169,52 @@ def test_phone_width_day_view_is_one_column(site, new_page):
     page.goto(site.url("/staff/calendar?date=2026-11-24"))
     expect(page.locator(f'.cal-booking[data-booking-id="{made.tuesday}"]')).to_be_visible()
     assert time(10) == _start_of(made.tuesday).time()
+
+
+def test_therapist_books_the_follow_up_from_the_finished_session(site, new_page):
+    from tests.notify_factories import add_recommendation
+
+    made = _setup(site, "follow")
+    done = db.session.get(Booking, made.tuesday)
+    done.start_at, done.end_at = _utc(20, 10), _utc(20, 11)
+    done.blocked_start, done.blocked_end = _utc(20, 10), _utc(20, 11, 15)
+    done.status = "completed"
+    db.session.commit()
+    add_recommendation(site.app, done, earliest=date(2026, 12, 1), ideal=date(2026, 12, 2),
+                       latest=date(2026, 12, 4))
+    client_id = done.client_id
+    db.session.commit()
+    for viewport, name in ((DESKTOP, "staff-booking-followup"), (PHONE, "staff-booking-phone")):
+        page = new_page(viewport=viewport)
+        site.log_in(page, made.email)
+        page.goto(site.url(f"/staff/bookings/{made.tuesday}"))
+        expect(page.get_by_role("heading", name="Book the follow-up")).to_be_visible()
+        expect(page.get_by_text("Recommended window")).to_contain_text("Tue 01 Dec")
+        site.shot(page, name)
+        assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    page.get_by_role("button", name="Tue 01 Dec 09:00").click()
+    expect(page.locator(".flashes")).to_contain_text("Booked Casey follow at Tue 01 Dec 09:00")
+    db.session.commit()
+    booked = db.session.scalar(select(Booking).where(
+        Booking.client_id == client_id, Booking.status == "booked",
+        Booking.start_at == datetime(2026, 12, 1, 9, tzinfo=UTC)))
+    db.session.commit()
+    assert booked is not None and booked.therapist_id == made.therapist_id
+
+
+def test_time_off_over_a_booking_offers_cancel_or_keep(site, new_page):
+    made = _setup(site, "cover")
+    page = new_page(viewport=DESKTOP)
+    site.log_in(page, made.email)
+    page.goto(site.url("/therapist/hours"))
+    form = page.locator("form", has=page.get_by_role("button", name="Add time off"))
+    form.get_by_label("First day").fill("2026-11-24")
+    form.get_by_role("button", name="Add time off").click()
+    expect(page.get_by_role("heading", name="Time off Tue 24 Nov")).to_be_visible()
+    expect(page.get_by_text("1 booking falls in this time")).to_be_visible()
+    site.shot(page, "staff-covered")
+    page.get_by_role("button", name="Keep them (conflicts)").click()
+    # Kept: Tuesday's booking is now a conflict too (Wednesday's was one already).
+    expect(page.locator(f'.cal-booking.conflict[data-booking-id="{made.tuesday}"]')
+           ).to_be_visible()
+    expect(page.locator(".cal-booking.conflict")).to_have_count(2)
