@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 from pydantic import ConfigDict
@@ -51,7 +52,7 @@ class CalendarOut(BaseModel):
     events: list[EventOut]
 
 
-def event_json(event: CalendarEvent, tz: Any) -> dict[str, Any]:
+def event_json(event: CalendarEvent, tz: ZoneInfo) -> dict[str, Any]:
     """One event as the API shows it (no client name or health flags)."""
     return {
         "kind": event.kind,

@@ -67,6 +67,7 @@ __all__ = [
     "MAX_RANGE_DAYS",
     "SearchData",
     "ServiceInfo",
+    "check_range",
     "load_schedules",
     "load_search_data",
     "load_service",
@@ -349,6 +350,24 @@ def bookable_service(session: Session, service_id: int, therapist_id: int | None
     return service
 
 
+def check_range(date_from: date, date_to: date) -> None:
+    """ValidationFailed (``invalid_range``, ``range_too_long``) unless ``date_from <= date_to``
+    and the range has at most :data:`MAX_RANGE_DAYS` local dates (the slot search and the
+    staff calendar share this limit)."""
+    if date_from > date_to:
+        raise ValidationFailed(
+            "'from' must not be after 'to'.",
+            code="invalid_range",
+            fields={"to": "Must not be before 'from'."},
+        )
+    if (date_to - date_from).days + 1 > MAX_RANGE_DAYS:
+        raise ValidationFailed(
+            f"Ask for at most {MAX_RANGE_DAYS} days at a time.",
+            code="range_too_long",
+            fields={"to": f"At most {MAX_RANGE_DAYS} days after 'from'."},
+        )
+
+
 def search_slots(
     session: Session,
     *,
@@ -365,18 +384,7 @@ def search_slots(
     ValidationFailed (``invalid_range``, ``range_too_long``, ``inactive_service``,
     ``not_offered``) or NotFound (unknown service).
     """
-    if date_from > date_to:
-        raise ValidationFailed(
-            "'from' must not be after 'to'.",
-            code="invalid_range",
-            fields={"to": "Must not be before 'from'."},
-        )
-    if (date_to - date_from).days + 1 > MAX_RANGE_DAYS:
-        raise ValidationFailed(
-            f"Search at most {MAX_RANGE_DAYS} days at a time.",
-            code="range_too_long",
-            fields={"to": f"At most {MAX_RANGE_DAYS} days after 'from'."},
-        )
+    check_range(date_from, date_to)
     settings = get_settings(session)
     service = bookable_service(session, service_id, therapist_id)
     tids = (therapist_id,) if therapist_id is not None else service.therapist_ids

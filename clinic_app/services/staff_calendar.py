@@ -48,7 +48,7 @@ from clinic_app.scheduling.intervals import Interval
 from clinic_app.services import booking as booking_svc
 from clinic_app.services import care
 from clinic_app.services.audit import record_read
-from clinic_app.services.availability import MAX_RANGE_DAYS
+from clinic_app.services.availability import check_range
 from clinic_app.services.availability import load_schedules
 from clinic_app.services.settings import clinic_zone
 
@@ -61,7 +61,6 @@ __all__ = [
     "calendar_events",
     "Covered",
     "cancel_covered",
-    "check_range",
     "covered_bookings",
     "local_midnight",
     "save_private_note",
@@ -219,17 +218,6 @@ def build_events(
     order = {kind: i for i, kind in enumerate(("closure", "time_off", "working", "booking"))}
     events.sort(key=lambda e: (e.start, order[e.kind], e.therapist_id or 0, e.booking_id or 0))
     return events
-
-
-def check_range(date_from: date, date_to: date) -> None:
-    """ValidationFailed unless ``date_from <= date_to`` and the range is at most 62 days."""
-    if date_from > date_to:
-        raise ValidationFailed("'from' must not be after 'to'.", code="invalid_range",
-                               fields={"to": "Must not be before 'from'."})
-    if (date_to - date_from).days + 1 > MAX_RANGE_DAYS:
-        raise ValidationFailed(f"Ask for at most {MAX_RANGE_DAYS} days at a time.",
-                               code="range_too_long",
-                               fields={"to": f"At most {MAX_RANGE_DAYS} days after 'from'."})
 
 
 def _columns(session: Session, viewer: User, therapist_id: int | None) -> list[tuple[int, str]]:

@@ -446,7 +446,7 @@ def book() -> Page:
 
     form = OnBehalfForm(request.args)
     form.client.choices = opts([("", "Choose a client")] + [
-        (u.id, f"{u.name} <{u.email}>") for u in svc.list_clients(db.session)])
+        (u.id, f"{u.name} <{u.email or u.phone}>") for u in svc.list_clients(db.session)])
     form.service.choices = opts([("", "Choose a service")] + [
         (s.id, s.name) for s in svc.list_services(db.session) if s.active])
     form.therapist.choices = opts([("any", "First available")] + [

@@ -7,11 +7,8 @@ flags and the current recommendation (an audited read of health data).
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint
 from flask import abort
-from flask import current_app
 from flask import flash
 from flask import redirect
 from flask import render_template
@@ -29,20 +26,14 @@ from wtforms.validators import Optional
 from clinic_app.errors import DomainError
 from clinic_app.extensions import db
 from clinic_app.services import clients as clients_svc
+from clinic_app.web.staff_calendar import require_staff
 from clinic_app.web.util import apply_error
 from clinic_app.web.util import now
 
 bp = Blueprint("clients", __name__)
 
 
-@bp.before_request
-def _staff_only() -> Any:
-    """Log in first, then therapists and admins only (403 for clients)."""
-    if not current_user.is_authenticated:
-        return current_app.login_manager.unauthorized()
-    if not current_user.has_role("therapist", "admin"):
-        abort(403)
-    return None
+bp.before_request(require_staff)
 
 
 class NewClientForm(FlaskForm):

@@ -69,14 +69,17 @@ DEFAULT_LAST_HOUR = 19
 MAX_ROWS = 24 * 60 // ROW_MINUTES  # the CSS defines rs-1..rs-289 and re-1..re-289
 
 
-@bp.before_request
-def _staff_only() -> Any:
-    """Log in first, then therapists and admins only (403 for clients)."""
+def require_staff() -> Any:
+    """Log in first, then therapists and admins only (403 for clients). Shared by the
+    staff blueprints (the calendar and the clients at the desk)."""
     if not current_user.is_authenticated:
         return current_app.login_manager.unauthorized()
     if not current_user.has_role("therapist", "admin"):
         abort(403)
     return None
+
+
+bp.before_request(require_staff)
 
 
 @dataclass
