@@ -24,6 +24,7 @@ from clinic_app.api.core import Id
 from clinic_app.api.core import current_api_user
 from clinic_app.api.core import endpoint
 from clinic_app.errors import BadRequest
+from clinic_app.errors import Forbidden
 from clinic_app.errors import NotFound
 from clinic_app.errors import ValidationFailed
 from clinic_app.extensions import db
@@ -58,11 +59,21 @@ class BookingIn(BaseModel):
     early_confirmed: bool = Field(default=False, description="Booking before the recommended "
                                                              "earliest date, knowingly")
     note: str = Field(default="", max_length=2000)
+    # --- staff booking options (issue 11) ---
+    notify: bool = Field(default=True, description="Staff only: false sends the client no "
+                                                   "confirmation or reminders")
+    override_rules: bool = Field(default=False, description="Admins only: book inside the "
+                                 "minimum notice or beyond the horizon")
+    override_reason: str = Field(default="", max_length=255,
+                                 description="Required with override_rules; recorded")
 
     @field_validator("start")
     @classmethod
     def _offset_required(cls, value: datetime) -> datetime:
         return _aware(value)
+
+
+STAFF_OPTIONS = frozenset({"notify", "override_rules", "override_reason"})
 
 
 class RescheduleIn(BaseModel):
@@ -99,6 +110,8 @@ class BookingOut(BaseModel):
     price_cents: int
     early_confirmed: bool
     sequence: int
+    notify_client: bool = True
+    override_reason: str = ""
     cancelled_at: str | None = None
     created_at: str = Field(json_schema_extra={"format": "date-time"})
     updated_at: str = Field(json_schema_extra={"format": "date-time"})
@@ -128,6 +141,8 @@ def booking_json(booking: Booking, tz: ZoneInfo) -> dict[str, Any]:
         "price_cents": booking.price_cents,
         "early_confirmed": bool(booking.early_confirmed),
         "sequence": booking.sequence,
+        "notify_client": booking.notify_client is not False,
+        "override_reason": booking.override_reason or "",
         "cancelled_at": booking.cancelled_at.isoformat() if booking.cancelled_at else None,
         "created_at": booking.created_at.isoformat(),
         "updated_at": booking.updated_at.isoformat(),
@@ -153,15 +168,20 @@ def _client_for(actor: User, client_id: int | None) -> User:
 
 
 @endpoint("/bookings", "POST", summary="Book a session", tag="bookings", body=BookingIn,
-          response=BookingOut, status=201, errors=(404, 409))
+          response=BookingOut, status=201, errors=(403, 404, 409))
 def bookings_create(body: BookingIn) -> dict[str, Any]:
     """Clients book for themselves; staff may pass ``client_id`` to book for a client."""
     actor = current_api_user()
+    if actor.role == Role.CLIENT.value and STAFF_OPTIONS & body.model_fields_set:
+        raise Forbidden("notify and override_rules are for clinic staff.",
+                        fields={name: "Staff only." for name in
+                                sorted(STAFF_OPTIONS & body.model_fields_set)})
     client = _client_for(actor, body.client_id)
     booking = booking_service.book(
         db.session, client=client, service_id=body.service_id, start=body.start, now=now(),
         therapist_id=body.therapist_id, actor=actor, early_confirmed=body.early_confirmed,
-        note=body.note)
+        note=body.note, notify=body.notify, override_rules=body.override_rules,
+        override_reason=body.override_reason)
     out = booking_json(booking, clinic_zone(db.session))
     db.session.commit()
     return out

@@ -32,6 +32,7 @@ ERROR_SCHEMA = {
 ERROR_TEXT = {
     400: "Malformed request",
     401: "Not authenticated",
+    403: "Forbidden (for example a client sending staff-only options)",
     404: "Not found (or not yours)",
     409: "Conflict (for example the slot was just taken)",
     422: "Invalid input",

@@ -29,7 +29,9 @@ class User(Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(254), unique=True)  # stored lower-cased
+    # Stored lower-cased. None for a client created at the desk with a phone number only
+    # (issue 11): such a client gets no email until an address is added.
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(120))
     phone: Mapped[str | None] = mapped_column(String(40))
     role: Mapped[str] = mapped_column(String(16), default=Role.CLIENT.value)

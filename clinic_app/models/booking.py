@@ -101,6 +101,13 @@ class Booking(Base):
     sequence: Mapped[int] = mapped_column(Integer, default=0)
     booked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     note: Mapped[str] = mapped_column(Text, default="")
+    # --- staff booking options and notes (issue 11) ---
+    # False: staff booked without emailing the client (no confirmation, no reminders).
+    notify_client: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # An admin booked inside the minimum notice or beyond the horizon: why (shown to staff).
+    override_reason: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    # The therapist's private note on this booking (staff only, never sent to the client).
+    private_note: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

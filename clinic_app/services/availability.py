@@ -68,6 +68,8 @@ __all__ = [
     "MAX_RANGE_DAYS",
     "SearchData",
     "ServiceInfo",
+    "check_range",
+    "load_schedules",
     "load_search_data",
     "load_service",
     "rules_from",
@@ -249,6 +251,34 @@ def _busy_statement(dialect: str) -> Any:
     return stmt
 
 
+def load_schedules(
+    session: Session, *, therapist_ids: Iterable[int], date_from: date, date_to: date
+) -> tuple[tuple[pure.TherapistSchedule, ...], tuple[tuple[date, date], ...]]:
+    """Weekly hours and overrides of ``therapist_ids`` plus the clinic's closures that touch
+    local dates ``date_from..date_to``, in one ``UNION ALL`` statement.
+
+    Shared by the slot search and the staff calendar (``services.staff_calendar``), so both
+    read the schedule the same way. Schedules come back in ascending therapist id.
+    """
+    tids = sorted(set(therapist_ids))
+    weekly_rows: dict[int, list[pure.WeeklyRange]] = {t: [] for t in tids}
+    override_rows: dict[int, list[pure.HoursOverride]] = {t: [] for t in tids}
+    closures: list[tuple[date, date]] = []
+    for src, tid, weekday, d1, d2, kind, t1, t2 in session.connection().execute(
+        _SCHEDULE_STMT, {"tids": tids, "date_from": date_from, "date_to": date_to}
+    ):
+        if src == "w":
+            weekly_rows[tid].append(pure.WeeklyRange(weekday, t1, t2, d1))
+        elif src == "o":
+            override_rows[tid].append(pure.HoursOverride(d1, d2, kind, t1, t2))
+        else:
+            closures.append((d1, d2))
+    schedules = tuple(
+        pure.TherapistSchedule(t, tuple(weekly_rows[t]), tuple(override_rows[t])) for t in tids
+    )
+    return schedules, tuple(closures)
+
+
 def load_search_data(
     session: Session,
     *,
@@ -267,22 +297,9 @@ def load_search_data(
     """
     rules = rules_from(settings)
     tids = sorted(set(therapist_ids))
-    weekly_rows: dict[int, list[pure.WeeklyRange]] = {t: [] for t in tids}
-    override_rows: dict[int, list[pure.HoursOverride]] = {t: [] for t in tids}
-    closures: list[tuple[date, date]] = []
+    schedules, closures = load_schedules(session, therapist_ids=tids, date_from=date_from,
+                                         date_to=date_to)
     conn = session.connection()
-    for src, tid, weekday, d1, d2, kind, t1, t2 in conn.execute(
-        _SCHEDULE_STMT, {"tids": tids, "date_from": date_from, "date_to": date_to}
-    ):
-        if src == "w":
-            weekly_rows[tid].append(pure.WeeklyRange(weekday, t1, t2, d1))
-        elif src == "o":
-            override_rows[tid].append(pure.HoursOverride(d1, d2, kind, t1, t2))
-        else:
-            closures.append((d1, d2))
-    schedules = tuple(
-        pure.TherapistSchedule(t, tuple(weekly_rows[t]), tuple(override_rows[t])) for t in tids
-    )
 
     # Busy time that can touch a slot of these dates: a slot's blocked interval reaches
     # buffer_before before the first local midnight and duration + buffer_after past the last.
@@ -310,7 +327,7 @@ def load_search_data(
         rules=rules,
         service=service,
         therapists=schedules,
-        closures=tuple(closures),
+        closures=closures,
         therapist_busy=therapist_busy,
         room_busy=room_busy,
     )
@@ -334,6 +351,24 @@ def bookable_service(session: Session, service_id: int, therapist_id: int | None
     return service
 
 
+def check_range(date_from: date, date_to: date) -> None:
+    """ValidationFailed (``invalid_range``, ``range_too_long``) unless ``date_from <= date_to``
+    and the range has at most :data:`MAX_RANGE_DAYS` local dates (the slot search and the
+    staff calendar share this limit)."""
+    if date_from > date_to:
+        raise ValidationFailed(
+            "'from' must not be after 'to'.",
+            code="invalid_range",
+            fields={"to": "Must not be before 'from'."},
+        )
+    if (date_to - date_from).days + 1 > MAX_RANGE_DAYS:
+        raise ValidationFailed(
+            f"Ask for at most {MAX_RANGE_DAYS} days at a time.",
+            code="range_too_long",
+            fields={"to": f"At most {MAX_RANGE_DAYS} days after 'from'."},
+        )
+
+
 def search_slots(
     session: Session,
     *,
@@ -350,18 +385,7 @@ def search_slots(
     ValidationFailed (``invalid_range``, ``range_too_long``, ``inactive_service``,
     ``not_offered``) or NotFound (unknown service).
     """
-    if date_from > date_to:
-        raise ValidationFailed(
-            "'from' must not be after 'to'.",
-            code="invalid_range",
-            fields={"to": "Must not be before 'from'."},
-        )
-    if (date_to - date_from).days + 1 > MAX_RANGE_DAYS:
-        raise ValidationFailed(
-            f"Search at most {MAX_RANGE_DAYS} days at a time.",
-            code="range_too_long",
-            fields={"to": f"At most {MAX_RANGE_DAYS} days after 'from'."},
-        )
+    check_range(date_from, date_to)
     settings = get_settings(session)
     # Far-off dates are typos, and near years 1 and 9999 the day arithmetic overflows.
     check_dates(now.astimezone(ZoneInfo(settings.timezone)).date(),

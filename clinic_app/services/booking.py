@@ -15,6 +15,7 @@ Services never commit: the caller (view, API handler, worker) does.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from datetime import datetime
 from datetime import timedelta
@@ -26,6 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from clinic_app.errors import DomainError
+from clinic_app.errors import Forbidden
 from clinic_app.errors import NotFound
 from clinic_app.errors import SlotTaken
 from clinic_app.errors import ValidationFailed
@@ -60,6 +62,8 @@ CANCELLABLE = (BookingStatus.PENDING.value, BookingStatus.BOOKED.value)
 #: Statuses that count towards a client's cap of upcoming bookings.
 UPCOMING = CANCELLABLE
 MAX_ID = 2**31 - 1
+#: How far ahead an admin's override may book (the horizon is lifted, not abolished).
+OVERRIDE_HORIZON = timedelta(days=3 * 365)
 _ATTEMPTS = 3  # flush retries on PostgreSQL after losing a race for a room
 
 _MESSAGES = {
@@ -147,8 +151,13 @@ def _find_slot(
     start: datetime,
     now: datetime,
     exclude_booking_id: int | None = None,
+    override_rules: bool = False,
 ) -> pure.Slot:
-    """Re-check ``start`` with fresh data for each candidate therapist; the first that fits."""
+    """Re-check ``start`` with fresh data for each candidate therapist; the first that fits.
+
+    ``override_rules`` (an admin's choice, issue 11) lifts the minimum notice and the horizon
+    only: hours, closures, the grid, busy time and rooms are checked as always.
+    """
     settings = get_settings(session)
     day: date = start.astimezone(ZoneInfo(settings.timezone)).date()
     data = load_search_data(
@@ -160,6 +169,9 @@ def _find_slot(
         date_to=day,
         exclude_booking_id=exclude_booking_id,
     )
+    rules = data.rules
+    if override_rules:
+        rules = replace(rules, min_notice=timedelta(0), horizon=OVERRIDE_HORIZON)
     if not therapist_ids:
         raise ValidationFailed("Nobody offers this service at the moment.",
                                code="not_offered", fields={"service_id": "Not bookable now."})
@@ -171,7 +183,7 @@ def _find_slot(
                 start=start,
                 therapist_id=tid,
                 service=service.spec,
-                rules=data.rules,
+                rules=rules,
                 now=now,
                 therapists=data.therapists,
                 closures=data.closures,
@@ -229,17 +241,35 @@ def book(
     actor: User | None = None,
     early_confirmed: bool = False,
     note: str = "",
+    notify: bool = True,
+    override_rules: bool = False,
+    override_reason: str = "",
 ) -> Booking:
     """Book ``service_id`` at ``start`` for ``client`` (by ``actor``, default the client).
 
     Without ``therapist_id`` the first therapist (lowest id) free at that time is taken; the
-    lowest free suitable room is assigned. Raises NotFound, ValidationFailed (codes in_past,
-    too_soon, beyond_horizon, closed, outside_hours, not_on_step, over_cap, not_offered,
-    inactive_service, naive_datetime, not_a_client) or SlotTaken (409).
+    lowest free suitable room is assigned. Staff options (issue 11): ``notify=False`` sends
+    the client no confirmation or reminders (recorded as ``notify_client``); an admin's
+    ``override_rules`` with ``override_reason`` books inside the minimum notice or beyond the
+    horizon (recorded), never outside hours or over another booking. Raises NotFound,
+    Forbidden (a client using staff options), ValidationFailed (codes in_past, too_soon,
+    beyond_horizon, closed, outside_hours, not_on_step, over_cap, not_offered,
+    inactive_service, naive_datetime, not_a_client, reason_required) or SlotTaken (409).
     """
     actor = actor or client
     if actor.id != client.id and not _is_staff(actor):
         raise NotFound("There is no such client.", fields={"client_id": "No such client."})
+    # --- staff booking options (issue 11) ---
+    if (not notify and not _is_staff(actor)) or (
+            override_rules and actor.role != Role.ADMIN.value):
+        raise Forbidden("Only clinic staff may use these booking options.",
+                        fields={"override_rules" if override_rules else "notify":
+                                "Not allowed for your account."})
+    override_reason = " ".join((override_reason or "").split())[:255]
+    if override_rules and not override_reason:
+        raise ValidationFailed("Give a reason for booking outside the notice or horizon.",
+                               code="reason_required",
+                               fields={"override_reason": "Required with override_rules."})
     if client.role != Role.CLIENT.value or not client.is_active:
         raise ValidationFailed("Bookings are made for client accounts.", code="not_a_client",
                                fields={"client_id": "Not a client account."})
@@ -274,6 +304,8 @@ def book(
         early_confirmed=early_confirmed,
         booked_by_id=actor.id,
         note=note,
+        notify_client=notify,
+        override_reason=override_reason if override_rules else "",
         sequence=0,
         late_cancel=False,
         cancel_reason="",
@@ -282,7 +314,7 @@ def book(
     )
     for _ in range(_ATTEMPTS):
         slot = _find_slot(session, service=service, therapist_ids=candidates, start=start,
-                          now=now)
+                          now=now, override_rules=override_rules)
         if _place(session, booking, slot, service, now):
             break
     else:

@@ -91,7 +91,7 @@ def export_client_data(session: Session, client: User, now: datetime) -> dict[st
             or_(OutboxMessage.user_id == client.id,
                 OutboxMessage.booking_id.in_(booking_ids) if booking_ids else false()))
         .order_by(OutboxMessage.created_at, OutboxMessage.id))
-        if client.email.lower() in m.to_addr.lower()]
+        if client.email and client.email.lower() in m.to_addr.lower()]  # None: phone only
 
     return {
         "format": EXPORT_FORMAT,

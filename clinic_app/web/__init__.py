@@ -13,11 +13,13 @@ def register_web(app: Flask) -> None:
     from clinic_app.web import calendar
     from clinic_app.web import checkin
     from clinic_app.web import client
+    from clinic_app.web import clients
     from clinic_app.web import dev
     from clinic_app.web import main
     from clinic_app.web import notify
+    from clinic_app.web import staff_calendar
     from clinic_app.web import therapist
 
     for module in (main, auth, account, dev, client, therapist, admin, admin_outbox, checkin,
-                   calendar, notify):
+                   calendar, notify, staff_calendar, clients):
         app.register_blueprint(module.bp)

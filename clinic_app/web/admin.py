@@ -296,10 +296,11 @@ def closure_new() -> Page:
             db.session.commit()
             flash("Closure added.", "success")
             if clashing:
-                flash(f"{len(clashing)} booking(s) already fall on those days: move or cancel "
-                      "them from the bookings list.", "error")
-                return redirect(url_for("admin.bookings", date_from=closure.start_date,
-                                        date_to=closure.end_date, status="booked"))
+                # --- issue 11: cancel the bookings on those days with a message, or keep them
+                flash(f"{len(clashing)} booking(s) already fall on those days: cancel or keep "
+                      "them.", "error")
+                return redirect(url_for("staff_calendar.covered", kind="closure",
+                                        item_id=closure.id))
             return redirect(url_for("admin.settings"))
     row = get_settings(db.session)
     return _settings_page(SettingsForm(obj=row, formdata=None), form, 422)
@@ -445,7 +446,7 @@ def book() -> Page:
 
     form = OnBehalfForm(request.args)
     form.client.choices = opts([("", "Choose a client")] + [
-        (u.id, f"{u.name} <{u.email}>") for u in svc.list_clients(db.session)])
+        (u.id, f"{u.name} <{u.email or u.phone}>") for u in svc.list_clients(db.session)])
     form.service.choices = opts([("", "Choose a service")] + [
         (s.id, s.name) for s in svc.list_services(db.session) if s.active])
     form.therapist.choices = opts([("any", "First available")] + [

@@ -35,6 +35,7 @@ from clinic_app.models.care import Intake
 from clinic_app.models.care import SessionRecord
 from clinic_app.models.schedule import Therapist
 from clinic_app.services.settings import clinic_zone
+from clinic_app.services.staff_calendar import covered_bookings
 from clinic_app.web.fields import query_date
 from clinic_app.web.forms import ConfirmForm
 from clinic_app.web.forms_booking import WEEKDAYS
@@ -234,16 +235,23 @@ def time_off_new() -> Page:
     form = TimeOffForm()
     if form.validate_on_submit():
         try:
-            schedule.add_time_off(db.session, therapist, form.start_date.data,
-                                  form.end_date.data, form.start_time.data, form.end_time.data,
-                                  reason=form.reason.data or "", now=now())
+            row = schedule.add_time_off(db.session, therapist, form.start_date.data,
+                                        form.end_date.data, form.start_time.data,
+                                        form.end_time.data, reason=form.reason.data or "",
+                                        now=now())
         except DomainError as exc:
             db.session.rollback()
             apply_error(form, exc)
         else:
             db.session.commit()
-            flash("Time off added. Bookings already in that time stay: move them if needed.",
-                  "success")
+            # --- issue 11: list the bookings the time off covers (cancel or keep them) ---
+            if row.kind == "off" and covered_bookings(db.session, current_user, kind="time_off",
+                                                      item_id=row.id, now=now()).bookings:
+                flash("Time off added. Some bookings fall in it: cancel or keep them.",
+                      "success")
+                return redirect(url_for("staff_calendar.covered", kind="time_off",
+                                        item_id=row.id))
+            flash("Time off added.", "success")
             return redirect(url_for("therapist.hours"))
     current = format_ranges(schedule.current_hours(db.session, therapist, _today()))
     hours_form = HoursForm(formdata=None, effective_from=_today(),

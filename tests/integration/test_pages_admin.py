@@ -144,7 +144,7 @@ def test_settings_and_closures(app, client, db):
     response = client.post("/admin/closures", data={"start_date": "2026-11-24",
                                                     "end_date": "2026-11-24",
                                                     "reason": "Training"})
-    assert response.status_code == 302 and "/admin/bookings" in response.headers["Location"]
+    assert response.status_code == 302 and "/staff/covered/closure/" in response.headers["Location"]
     closure = db.session.scalar(select(Closure))
     assert closure.start_date == date(2026, 11, 24)
     assert "Training" in client.get("/admin/settings").get_data(as_text=True)

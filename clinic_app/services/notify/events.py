@@ -70,6 +70,8 @@ def intent(session: Session, *, kind: str, key: str, to: str, now: datetime,
            user: User | None = None, booking: Booking | None = None,
            due_at: datetime | None = None, **params: Any) -> OutboxMessage | None:
     """One outbox intent (idempotent on ``key``); ``params`` must be JSON values."""
+    if not to:  # a client created at the desk with a phone number only (issue 11)
+        return None
     return enqueue(session, key=key, kind=kind, to=to, params=params, now=now, due_at=due_at,
                    booking_id=booking.id if booking is not None else None,
                    user_id=user.id if user is not None else None,
@@ -90,6 +92,9 @@ def _both(booking: Booking, *, event: str, kind: str, **params: Any) -> list[Int
                 sequence=booking.sequence, **params)
         for audience, person in (("client", booking.client), ("therapist", booking.therapist.user))
         if person.email and person.anonymised_at is None
+        # Staff booked with "do not email the client" (issue 11): no confirmation to them.
+        and not (audience == "client" and event == "confirmation"
+                 and booking.notify_client is False)
     ]
 
 
@@ -100,7 +105,9 @@ def _reminder_key(booking: Booking, hours: int) -> str:
 def _reminders(session: Session, booking: Booking, now: datetime) -> list[Intent]:
     """Reminders for the booking's current time (skips due times already passed)."""
     client = booking.client
-    if client.anonymised_at is not None:
+    # "Do not email the client" (issue 11) covers the confirmation and the reminders; changes,
+    # cancellations and the aftercare advice still reach the client.
+    if client.anonymised_at is not None or not client.email or booking.notify_client is False:
         return []
     out = []
     for hours in get_settings(session).reminder_offsets():
