@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from datetime import datetime
 from datetime import time
+from functools import cache
 from itertools import count
 from typing import Any
 
@@ -18,8 +19,13 @@ from clinic_app.security import hash_password
 from clinic_app.security import new_token
 
 PASSWORD = "correct-horse-battery"
-_HASH = hash_password(PASSWORD)
 _seq = count(1)
+
+
+@cache
+def _password_hash() -> str:
+    """``PASSWORD`` hashed once, inside the app (so with the cheap testing parameters)."""
+    return hash_password(PASSWORD)
 
 
 def now_of(app: Any) -> datetime:
@@ -27,14 +33,15 @@ def now_of(app: Any) -> datetime:
 
 
 def make_user(app: Any, *, role: str = "client", email: str | None = None,
-              name: str | None = None, verified: bool = True, password_hash: str | None = _HASH,
+              name: str | None = None, verified: bool = True, password_hash: str | None = "",
               **extra: Any) -> User:
+    """A user with the password ``PASSWORD`` (``password_hash=None``: no password)."""
     n = next(_seq)
     user = User(
         email=email or f"user{n}@example.com",
         name=name or f"User {n}",
         role=role,
-        password_hash=password_hash,
+        password_hash=_password_hash() if password_hash == "" else password_hash,
         email_verified_at=now_of(app) if verified else None,
         consent_at=now_of(app),
         created_at=now_of(app),
