@@ -25,6 +25,7 @@ from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import create_engine
 from sqlalchemy import func
@@ -119,6 +120,7 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.real_db  # the worker process needs the committed database
 def test_clinic_worker_stops_cleanly_on_sigterm(app, db, tmp_path):
     db.session.commit()
     log = tmp_path / "worker.log"
