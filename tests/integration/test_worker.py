@@ -44,8 +44,8 @@ from clinic_app.worker import dispatch_outbox_job
 from clinic_app.worker import housekeeping_job
 from tests.conftest import database_url
 from tests.factories import make_user
-from tests.notify_factories import run_job
-from tests.notify_factories import start_sink
+from tests.factories.notify import run_job
+from tests.factories.notify import start_sink
 
 CLINIC = str(Path(sys.executable).parent / "clinic")
 MAIL_FROM = "Trigger Point Clinic <bookings@clinic.localhost>"
