@@ -37,7 +37,7 @@ import pytest
 from flask import has_app_context
 from flask.testing import FlaskClient
 from flask_sqlalchemy.session import Session as FlaskSession
-from flask_sqlalchemy.session import _app_ctx_id
+from flask_sqlalchemy.session import _app_ctx_id  # its scope: one session per app context
 from sqlalchemy import create_engine
 from sqlalchemy import text
 from sqlalchemy.orm import scoped_session
