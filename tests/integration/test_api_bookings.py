@@ -9,11 +9,11 @@ from sqlalchemy import select
 
 from clinic_app.models import Booking
 from clinic_app.services.settings import get_settings
-from tests.booking_factories import make_clinic
-from tests.booking_factories import token_for
 from tests.factories import make_service
 from tests.factories import make_therapist
 from tests.factories import make_user
+from tests.factories.accounts import token_for
+from tests.factories.booking import make_clinic
 
 TUE_10 = "2026-11-24T10:00:00+00:00"
 

@@ -7,11 +7,11 @@ from datetime import datetime
 
 import pytest
 
-from tests.booking_factories import EVERY_DAY
-from tests.booking_factories import make_clinic
-from tests.booking_factories import token_for
 from tests.factories import make_service
 from tests.factories import make_therapist
+from tests.factories.accounts import token_for
+from tests.factories.booking import make_clinic
+from tests.factories.schedule import EVERY_DAY
 
 
 def test_services_and_therapists(app, client):

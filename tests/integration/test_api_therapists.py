@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.booking_factories import make_clinic
-from tests.booking_factories import token_for
 from tests.factories import make_user
+from tests.factories.accounts import token_for
+from tests.factories.booking import make_clinic
 
 
 @pytest.fixture

@@ -23,12 +23,12 @@ from clinic_app.models import HoursOverride
 from clinic_app.services import booking as booking_service
 from clinic_app.services.availability import search_slots
 from clinic_app.services.settings import get_settings
-from tests.booking_factories import local
-from tests.booking_factories import make_clinic
-from tests.booking_factories import raw_booking
 from tests.factories import make_service
 from tests.factories import make_therapist
 from tests.factories import make_user
+from tests.factories.booking import make_clinic
+from tests.factories.booking import raw_booking
+from tests.factories.schedule import local
 
 NOW = datetime(2026, 11, 23, 8, tzinfo=UTC)
 TUE = date(2026, 11, 24)
@@ -120,6 +120,7 @@ def test_search_validation(app, db, clinic):
     assert exc.value.code == "not_offered"
 
 
+@pytest.mark.real_db  # counts every statement: the savepoint mode would add SAVEPOINTs
 def test_statement_count_does_not_grow_with_range_or_bookings(app, db, clinic):
     service_id = clinic.service.id
 

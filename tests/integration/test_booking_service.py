@@ -18,12 +18,12 @@ from clinic_app.models import Closure
 from clinic_app.scheduling.availability import Slot
 from clinic_app.services import booking as svc
 from clinic_app.services.settings import get_settings
-from tests.booking_factories import local
-from tests.booking_factories import make_clinic
-from tests.booking_factories import raw_booking
 from tests.factories import make_service
 from tests.factories import make_therapist
 from tests.factories import make_user
+from tests.factories.booking import make_clinic
+from tests.factories.booking import raw_booking
+from tests.factories.schedule import local
 
 TUE_10 = local(2026, 11, 24, 10)  # clock: Mon 2026-11-23 08:00 UTC (= 08:00 GMT)
 

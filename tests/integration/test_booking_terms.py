@@ -15,8 +15,8 @@ from clinic_app.models import Booking
 from clinic_app.models import ClinicSettings
 from clinic_app.models import Intake
 from clinic_app.services.notify.messages import booking_terms
-from tests.pages_factories import login
-from tests.pages_factories import make_clinic
+from tests.factories.accounts import login
+from tests.factories.pages import make_clinic
 
 # The clock: Mon 23 Nov 2026 08:00 UTC (GMT). Hours 09-12 and 13-17; 4 h minimum notice.
 MON_13 = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)  # same day: inside the 24 h cutoff

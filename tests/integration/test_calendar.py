@@ -19,12 +19,12 @@ from clinic_app.models import Therapist
 from clinic_app.services.calendar import feed_url
 from clinic_app.services.calendar import regenerate_feed_token
 from clinic_app.services.settings import get_settings
-from tests.calendar_factories import make_booking
 from tests.factories import PASSWORD
 from tests.factories import make_room
 from tests.factories import make_service
 from tests.factories import make_therapist
 from tests.factories import make_user
+from tests.factories.booking import make_booking
 
 LONDON = ZoneInfo("Europe/London")
 START = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)

@@ -15,9 +15,9 @@ from clinic_app.models import Booking
 from clinic_app.models import OutboxMessage
 from clinic_app.models import Recommendation
 from clinic_app.services import care
-from tests.booking_factories import make_clinic
-from tests.booking_factories import token_for
-from tests.care_factories import recorded_session
+from tests.factories.accounts import token_for
+from tests.factories.booking import make_clinic
+from tests.factories.care import recorded_session
 
 
 @pytest.fixture

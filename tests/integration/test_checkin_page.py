@@ -15,9 +15,9 @@ from clinic_app.errors import BadRequest
 from clinic_app.models import CheckIn
 from clinic_app.models import OutboxMessage
 from clinic_app.services import care
-from tests.booking_factories import make_clinic
-from tests.care_factories import checkin_path
-from tests.care_factories import recorded_session
+from tests.factories.booking import make_clinic
+from tests.factories.care import checkin_path
+from tests.factories.care import recorded_session
 
 MON = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
 

@@ -6,12 +6,12 @@ import pytest
 from sqlalchemy import select
 
 from clinic_app.models import User
-from tests.booking_factories import local
-from tests.booking_factories import make_clinic
-from tests.booking_factories import raw_booking
-from tests.booking_factories import token_for
 from tests.factories import make_user
-from tests.pages_factories import login
+from tests.factories.accounts import login
+from tests.factories.accounts import token_for
+from tests.factories.booking import make_clinic
+from tests.factories.booking import raw_booking
+from tests.factories.schedule import local
 
 
 @pytest.fixture

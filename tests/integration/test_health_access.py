@@ -13,11 +13,11 @@ from sqlalchemy import select
 from clinic_app.errors import NotFound
 from clinic_app.models import AuditEntry
 from clinic_app.services import care
-from tests.booking_factories import make_clinic
-from tests.booking_factories import raw_booking
-from tests.booking_factories import token_for
-from tests.care_factories import recorded_session
 from tests.factories import make_user
+from tests.factories.accounts import token_for
+from tests.factories.booking import make_clinic
+from tests.factories.booking import raw_booking
+from tests.factories.care import recorded_session
 
 MON = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
 

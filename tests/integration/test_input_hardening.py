@@ -18,11 +18,11 @@ from clinic_app.validation import has_control_characters
 from clinic_app.validation import is_iana_zone
 from clinic_app.validation import parse_id
 from clinic_app.validation import price_to_cents
-from tests.booking_factories import make_clinic
-from tests.booking_factories import raw_booking
-from tests.booking_factories import token_for
 from tests.factories import now_of
-from tests.pages_factories import login
+from tests.factories.accounts import login
+from tests.factories.accounts import token_for
+from tests.factories.booking import make_clinic
+from tests.factories.booking import raw_booking
 
 TOO_BIG = str(2**31)  # one above the largest 32-bit id
 HUGE = "9" * 5000  # int() refuses strings this long

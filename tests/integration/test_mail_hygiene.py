@@ -23,8 +23,8 @@ from clinic_app.mail.outbox import clean_header
 from clinic_app.mail.outbox import enqueue
 from clinic_app.models import OutboxMessage
 from clinic_app.worker import dispatch_outbox_job
-from tests.booking_factories import make_clinic
-from tests.care_factories import recorded_session
+from tests.factories.booking import make_clinic
+from tests.factories.care import recorded_session
 
 MON = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
 MAIL_FROM = "Trigger Point Clinic <bookings@clinic.localhost>"

@@ -22,15 +22,15 @@ from clinic_app.services.settings import get_settings
 from clinic_app.worker import daily_agenda_job
 from clinic_app.worker import plan_due_messages_job
 from tests.conftest import path_of
-from tests.notify_factories import add_checkin
-from tests.notify_factories import add_recommendation
-from tests.notify_factories import cancel
-from tests.notify_factories import complete
-from tests.notify_factories import make_booking
-from tests.notify_factories import make_clinic
-from tests.notify_factories import move
-from tests.notify_factories import rows
-from tests.notify_factories import run_job
+from tests.factories.notify import add_checkin
+from tests.factories.notify import add_recommendation
+from tests.factories.notify import cancel
+from tests.factories.notify import complete
+from tests.factories.notify import make_booking
+from tests.factories.notify import make_clinic
+from tests.factories.notify import move
+from tests.factories.notify import rows
+from tests.factories.notify import run_job
 
 LONDON = ZoneInfo("Europe/London")
 # The fixtures' clock: Mon 23 Nov 2026 08:00 UTC. The booking: Wed 25 Nov, 10:00-11:00 GMT.
@@ -308,7 +308,12 @@ def test_still_sore_only_when_the_24h_soreness_was_4_or_more(app, db, clinic, fe
     got = feed.at(START + timedelta(hours=75))
     assert got == [("other@example.com", "Still sore after your session?")]
     assert len(rows("checkin_72h")) == 1
-    assert feed.at(START + timedelta(days=6)) == []
+    # No more check-ins. Completing through care.complete_session recorded each session, so
+    # each client's recommendation (ideal Sun 29 Nov) brings its rebooking prompt.
+    assert feed.at(START + timedelta(days=6)) == [
+        ("client@example.com", "Time to book your next session"),
+        ("other@example.com", "Time to book your next session"),
+    ]
 
 
 def make_clinic_client(app):

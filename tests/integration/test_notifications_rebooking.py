@@ -25,14 +25,14 @@ from tests.factories import make_room
 from tests.factories import make_service
 from tests.factories import make_therapist
 from tests.factories import make_user
-from tests.notify_factories import Clinic
-from tests.notify_factories import add_recommendation
-from tests.notify_factories import cancel
-from tests.notify_factories import complete
-from tests.notify_factories import make_booking
-from tests.notify_factories import rows
-from tests.notify_factories import run_job
-from tests.pages_factories import login
+from tests.factories.accounts import login
+from tests.factories.notify import Clinic
+from tests.factories.notify import add_recommendation
+from tests.factories.notify import cancel
+from tests.factories.notify import complete
+from tests.factories.notify import make_booking
+from tests.factories.notify import rows
+from tests.factories.notify import run_job
 
 SUBJECT = "Time to book your next session"
 # The fixtures' clock: Mon 23 Nov 2026 08:00 UTC. The session: Wed 25 Nov, 10:00-11:00 GMT.

@@ -13,9 +13,9 @@ from clinic_app.models import ClinicSettings
 from clinic_app.models import Closure
 from clinic_app.models import Room
 from clinic_app.models import Service
-from tests.pages_factories import login
-from tests.pages_factories import make_booking
-from tests.pages_factories import make_clinic
+from tests.factories.accounts import login
+from tests.factories.pages import make_booking
+from tests.factories.pages import make_clinic
 
 TUE_10 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 

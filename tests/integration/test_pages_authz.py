@@ -13,9 +13,9 @@ import pytest
 
 from clinic_app.extensions import db as _db
 from clinic_app.models import HoursOverride
-from tests.pages_factories import login
-from tests.pages_factories import make_booking
-from tests.pages_factories import make_clinic
+from tests.factories.accounts import login
+from tests.factories.pages import make_booking
+from tests.factories.pages import make_clinic
 
 WED_10 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 

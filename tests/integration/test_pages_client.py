@@ -15,9 +15,9 @@ from clinic_app.models import Intake
 from clinic_app.models import Recommendation
 from clinic_app.models import Service
 from tests.factories import make_room
-from tests.pages_factories import login
-from tests.pages_factories import make_booking
-from tests.pages_factories import make_clinic
+from tests.factories.accounts import login
+from tests.factories.pages import make_booking
+from tests.factories.pages import make_clinic
 
 # The clock: Mon 23 Nov 2026 08:00 UTC (London is on GMT). Hours 09-12 and 13-17.
 TUE_10 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)

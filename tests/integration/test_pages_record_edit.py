@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from clinic_app.models import SessionAmendment
 from clinic_app.models import SessionRecord
-from tests.pages_factories import login
-from tests.pages_factories import make_booking
-from tests.pages_factories import make_clinic
+from tests.factories.accounts import login
+from tests.factories.pages import make_booking
+from tests.factories.pages import make_clinic
 
 MON_9 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 RECORD = {"regions": "upper back, neck", "muscles": "trapezius", "techniques": "ischemic",

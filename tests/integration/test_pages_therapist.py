@@ -17,9 +17,9 @@ from clinic_app.models import Intake
 from clinic_app.models import SessionRecord
 from clinic_app.models import WeeklyHours
 from tests.factories import make_room
-from tests.pages_factories import login
-from tests.pages_factories import make_booking
-from tests.pages_factories import make_clinic
+from tests.factories.accounts import login
+from tests.factories.pages import make_booking
+from tests.factories.pages import make_clinic
 
 MON_9 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 WED_10 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)

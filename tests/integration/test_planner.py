@@ -20,13 +20,13 @@ from clinic_app.services import planner
 from clinic_app.worker import plan_due_messages_job
 from tests.factories import PASSWORD
 from tests.factories import make_user
-from tests.notify_factories import add_checkin
-from tests.notify_factories import add_recommendation
-from tests.notify_factories import complete
-from tests.notify_factories import make_booking
-from tests.notify_factories import make_clinic
-from tests.notify_factories import rows
-from tests.notify_factories import run_job
+from tests.factories.care import add_checkin
+from tests.factories.care import add_recommendation
+from tests.factories.care import complete
+from tests.factories.notify import make_booking
+from tests.factories.notify import make_clinic
+from tests.factories.notify import rows
+from tests.factories.notify import run_job
 
 START = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 EARLIEST, IDEAL, LATEST = date(2026, 11, 28), date(2026, 11, 30), date(2026, 12, 3)

@@ -27,12 +27,12 @@ from clinic_app.models import SessionRecord
 from clinic_app.models import User
 from clinic_app.services import privacy
 from clinic_app.worker import housekeeping_job
-from tests.booking_factories import token_for
 from tests.factories import PASSWORD
-from tests.notify_factories import run_job
-from tests.pages_factories import login
-from tests.pages_factories import make_booking
-from tests.pages_factories import make_clinic
+from tests.factories.accounts import login
+from tests.factories.accounts import token_for
+from tests.factories.notify import run_job
+from tests.factories.pages import make_booking
+from tests.factories.pages import make_clinic
 
 PAST = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)  # a week before the frozen clock
 FUTURE = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)

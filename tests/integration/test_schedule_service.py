@@ -13,8 +13,8 @@ from clinic_app.errors import NotFound
 from clinic_app.errors import ValidationFailed
 from clinic_app.services import schedule
 from clinic_app.services.availability import search_slots
-from tests.booking_factories import local
-from tests.booking_factories import make_clinic
+from tests.factories.booking import make_clinic
+from tests.factories.schedule import local
 
 NOW = datetime(2026, 11, 23, 8, tzinfo=UTC)
 MON = date(2026, 11, 30)

@@ -29,11 +29,11 @@ from schemathesis.checks import response_schema_conformance
 
 from clinic_app.extensions import db
 from clinic_app.services import schedule
-from tests.booking_factories import make_clinic
-from tests.booking_factories import raw_booking
-from tests.booking_factories import token_for
 from tests.factories import make_user
 from tests.factories import now_of
+from tests.factories.accounts import token_for
+from tests.factories.booking import make_clinic
+from tests.factories.booking import raw_booking
 from tests.live_server import live_server  # noqa: F401  (fixture)
 from tests.live_server import live_server_factory  # noqa: F401  (fixture)
 

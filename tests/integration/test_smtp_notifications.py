@@ -16,12 +16,12 @@ from clinic_app.mail.backends import SmtpBackend
 from clinic_app.mail.outbox import backoff
 from clinic_app.mail.outbox import message_id_for
 from clinic_app.worker import dispatch_outbox_job
-from tests.notify_factories import Sink
-from tests.notify_factories import make_booking
-from tests.notify_factories import make_clinic
-from tests.notify_factories import rows
-from tests.notify_factories import run_job
-from tests.notify_factories import start_sink
+from tests.factories.notify import Sink
+from tests.factories.notify import make_booking
+from tests.factories.notify import make_clinic
+from tests.factories.notify import rows
+from tests.factories.notify import run_job
+from tests.factories.notify import start_sink
 
 START = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 

@@ -9,12 +9,12 @@ from sqlalchemy import select
 from clinic_app.models import Booking
 from clinic_app.models import User
 from clinic_app.models.outbox import OutboxMessage
-from tests.booking_factories import local
-from tests.booking_factories import make_clinic
-from tests.booking_factories import raw_booking
-from tests.booking_factories import token_for
 from tests.factories import make_user
-from tests.pages_factories import login
+from tests.factories.accounts import login
+from tests.factories.accounts import token_for
+from tests.factories.booking import make_clinic
+from tests.factories.booking import raw_booking
+from tests.factories.schedule import local
 
 TUE_10 = "2026-11-24T10:00:00+00:00"
 MON_09 = "2026-11-23T09:00:00+00:00"  # an hour after "now": inside the 4-hour notice

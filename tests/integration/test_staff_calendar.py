@@ -16,12 +16,12 @@ from clinic_app.models import Closure
 from clinic_app.models import HoursOverride
 from clinic_app.models.audit import AuditEntry
 from clinic_app.models.care import Intake
-from tests.booking_factories import local
-from tests.booking_factories import make_clinic
-from tests.booking_factories import raw_booking
-from tests.booking_factories import token_for
 from tests.factories import make_user
-from tests.pages_factories import login
+from tests.factories.accounts import login
+from tests.factories.accounts import token_for
+from tests.factories.booking import make_clinic
+from tests.factories.booking import raw_booking
+from tests.factories.schedule import local
 
 WEEK = "from=2026-11-23&to=2026-11-29"
 

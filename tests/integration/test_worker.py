@@ -27,6 +27,7 @@ from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from aiosmtpd.controller import Controller
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import create_engine
@@ -46,10 +47,10 @@ from clinic_app.worker import dispatch_outbox_job
 from clinic_app.worker import housekeeping_job
 from tests.conftest import database_url
 from tests.factories import make_user
-from tests.notify_factories import Sink
-from tests.notify_factories import free_port
-from tests.notify_factories import run_job
-from tests.notify_factories import start_sink
+from tests.factories.notify import Sink
+from tests.factories.notify import free_port
+from tests.factories.notify import run_job
+from tests.factories.notify import start_sink
 
 CLINIC = str(Path(sys.executable).parent / "clinic")
 MAIL_FROM = "Trigger Point Clinic <bookings@clinic.localhost>"
@@ -124,6 +125,7 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.real_db  # the worker process needs the committed database
 def test_clinic_worker_stops_cleanly_on_sigterm(app, db, tmp_path):
     db.session.commit()
     log = tmp_path / "worker.log"

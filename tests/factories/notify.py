@@ -1,9 +1,15 @@
-"""Helpers for the notification tests: bookings written straight to the database (with
-the same notification calls the booking services make), a frozen-clock runner for the
-worker's jobs, and a real SMTP sink (aiosmtpd) that counts Message-IDs."""
+"""Notifications: a one-of-each clinic, bookings with their messages planned, cancelling and
+moving through the booking service, a frozen-clock runner for the worker's jobs, and a real
+SMTP sink (aiosmtpd) that counts Message-IDs.
+
+Completing a session and checking in are in ``tests.factories.care`` (re-exported here):
+every status change goes through the real services, so the tests see the messages those
+services plan, not a copy of them.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import email
 import email.policy
@@ -11,10 +17,8 @@ import socket
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
-from datetime import datetime
-from datetime import timedelta
 from email.message import EmailMessage
+from functools import partial
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -22,18 +26,26 @@ from sqlalchemy import select
 
 from clinic_app.extensions import db
 from clinic_app.models import Booking
-from clinic_app.models import CheckIn
 from clinic_app.models import OutboxMessage
-from clinic_app.models import Recommendation
 from clinic_app.models import Room
 from clinic_app.models import Service
 from clinic_app.models import Therapist
 from clinic_app.models import User
-from clinic_app.services.notify import events as notifications
-from tests.factories import make_room
-from tests.factories import make_service
-from tests.factories import make_therapist
-from tests.factories import make_user
+from clinic_app.services import booking as booking_service
+from tests.factories import booking as booking_factories
+from tests.factories.accounts import make_user
+from tests.factories.accounts import now_of
+from tests.factories.care import add_checkin
+from tests.factories.care import add_recommendation
+from tests.factories.care import complete
+from tests.factories.schedule import make_room
+from tests.factories.schedule import make_service
+from tests.factories.schedule import make_therapist
+
+__all__ = [
+    "Clinic", "Sink", "add_checkin", "add_recommendation", "cancel", "complete", "make_booking",
+    "make_clinic", "move", "now_of", "rows", "run_job", "start_sink",
+]
 
 
 @dataclass
@@ -53,78 +65,30 @@ def make_clinic(app: Any, *, client_email: str = "client@example.com") -> Clinic
     return Clinic(therapist, room, service, client)
 
 
-def now_of(app: Any) -> datetime:
-    return app.extensions["clock"].now()
+#: ``tests.factories.booking.make_booking`` with the messages planned as ``book`` plans them.
+make_booking = partial(booking_factories.make_booking, notify=True)
 
 
-def make_booking(app: Any, clinic: Clinic, start: datetime, *, status: str = "booked",
-                 client: User | None = None, minutes: int = 60) -> Booking:
-    """A booking as the booking service would write it, with ``booking_created``."""
-    now = now_of(app)
-    end = start + timedelta(minutes=minutes)
-    booking = Booking(
-        client_id=(client or clinic.client).id, therapist_id=clinic.therapist.id,
-        service_id=clinic.service.id, room_id=clinic.room.id, start_at=start, end_at=end,
-        blocked_start=start, blocked_end=end + timedelta(minutes=15), status=status,
-        sequence=0, created_at=now, updated_at=now,
-    )
-    db.session.add(booking)
-    db.session.flush()
-    notifications.booking_created(db.session, booking, now)
-    db.session.commit()
-    return booking
+def _staff_of(booking: Booking) -> User:
+    """The booking's therapist: staff may cancel or move it at any time, never "late"."""
+    return db.session.get(Therapist, booking.therapist_id).user
 
 
 def cancel(app: Any, booking: Booking, *, late: bool = False) -> None:
-    now = now_of(app)
-    booking.status = "cancelled"
-    booking.late_cancel = late
-    booking.cancelled_at = now
-    booking.sequence += 1
-    booking.updated_at = now
-    db.session.flush()
-    notifications.booking_cancelled(db.session, booking, now)
+    """Cancel through ``booking.cancel``: by the client when ``late`` (it must then be inside
+    the cutoff), else by the therapist."""
+    actor = db.session.get(User, booking.client_id) if late else _staff_of(booking)
+    booking_service.cancel(db.session, booking, actor=actor, now=now_of(app))
+    assert booking.late_cancel == late, "a late cancel needs a booking inside the cutoff"
     db.session.commit()
 
 
-def move(app: Any, booking: Booking, new_start: datetime) -> None:
-    now = now_of(app)
-    old_start = booking.start_at
-    length = booking.end_at - booking.start_at
-    booking.start_at, booking.end_at = new_start, new_start + length
-    booking.blocked_start, booking.blocked_end = new_start, new_start + length + timedelta(
-        minutes=15)
-    booking.sequence += 1
-    booking.updated_at = now
-    db.session.flush()
-    notifications.booking_changed(db.session, booking, old_start, now)
+def move(app: Any, booking: Booking, new_start: Any) -> None:
+    """Move through ``booking.reschedule``, by the therapist (so the cutoff does not apply;
+    the new time must be bookable)."""
+    booking_service.reschedule(db.session, booking, new_start=new_start,
+                               actor=_staff_of(booking), now=now_of(app))
     db.session.commit()
-
-
-def complete(app: Any, booking: Booking) -> None:
-    booking.status = "completed"
-    booking.updated_at = now_of(app)
-    db.session.flush()
-    notifications.booking_completed(db.session, booking, now_of(app))
-    db.session.commit()
-
-
-def add_checkin(app: Any, booking: Booking, soreness: int | None, kind: str = "24h") -> CheckIn:
-    row = CheckIn(booking_id=booking.id, kind=kind, soreness=soreness, red_flags=[],
-                  submitted_at=now_of(app))
-    db.session.add(row)
-    db.session.commit()
-    return row
-
-
-def add_recommendation(app: Any, booking: Booking, *, earliest: date, ideal: date,
-                       latest: date, action: str = "book") -> Recommendation:
-    row = Recommendation(client_id=booking.client_id, booking_id=booking.id,
-                         created_at=now_of(app), earliest=earliest, ideal=ideal, latest=latest,
-                         action=action, reasons=[])
-    db.session.add(row)
-    db.session.commit()
-    return row
 
 
 def run_job(func: Any, app: Any) -> Any:
@@ -158,8 +122,6 @@ class Sink:
         self.seen = 0
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
-        import asyncio
-
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         if self.reject_with:
             return self.reject_with

@@ -1,48 +1,29 @@
-"""Factory helpers that write straight to the database (fast set-up for tests)."""
+"""The clinic's schedule: therapists with weekly hours, rooms, services; London times."""
 
 from __future__ import annotations
 
 from datetime import date
 from datetime import datetime
 from datetime import time
-from itertools import count
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from clinic_app.extensions import db
 from clinic_app.models import Room
 from clinic_app.models import Service
 from clinic_app.models import Therapist
-from clinic_app.models import User
 from clinic_app.models import WeeklyHours
-from clinic_app.security import hash_password
 from clinic_app.security import new_token
+from tests.factories.accounts import make_user
+from tests.factories.accounts import next_number
 
-PASSWORD = "correct-horse-battery"
-_HASH = hash_password(PASSWORD)
-_seq = count(1)
-
-
-def now_of(app: Any) -> datetime:
-    return app.extensions["clock"].now()
+LONDON = ZoneInfo("Europe/London")
+EVERY_DAY = {d: [(time(9), time(12)), (time(13), time(17))] for d in range(7)}
 
 
-def make_user(app: Any, *, role: str = "client", email: str | None = None,
-              name: str | None = None, verified: bool = True, password_hash: str | None = _HASH,
-              **extra: Any) -> User:
-    n = next(_seq)
-    user = User(
-        email=email or f"user{n}@example.com",
-        name=name or f"User {n}",
-        role=role,
-        password_hash=password_hash,
-        email_verified_at=now_of(app) if verified else None,
-        consent_at=now_of(app),
-        created_at=now_of(app),
-        **extra,
-    )
-    db.session.add(user)
-    db.session.commit()
-    return user
+def local(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    """An aware datetime at a London wall-clock time."""
+    return datetime(year, month, day, hour, minute, tzinfo=LONDON)
 
 
 def make_therapist(app: Any, *, name: str | None = None, email: str | None = None,
@@ -65,7 +46,7 @@ def make_therapist(app: Any, *, name: str | None = None, email: str | None = Non
 
 
 def make_room(app: Any, name: str | None = None) -> Room:
-    room = Room(name=name or f"Room {next(_seq)}")
+    room = Room(name=name or f"Room {next_number()}")
     db.session.add(room)
     db.session.commit()
     return room
@@ -75,7 +56,7 @@ def make_service(app: Any, *, therapists: list[Therapist], rooms: list[Room],
                  name: str | None = None, minutes: int = 60, before: int = 0, after: int = 15,
                  price_cents: int = 6500, active: bool = True,
                  first_visit: bool = False) -> Service:
-    service = Service(name=name or f"Service {next(_seq)}", duration_minutes=minutes,
+    service = Service(name=name or f"Service {next_number()}", duration_minutes=minutes,
                       buffer_before_minutes=before, buffer_after_minutes=after,
                       price_cents=price_cents, active=active, is_first_visit=first_visit)
     service.therapists = list(therapists)
