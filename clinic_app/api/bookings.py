@@ -24,7 +24,6 @@ from sqlalchemy.orm import selectinload
 from clinic_app.api.core import current_api_user
 from clinic_app.api.core import endpoint
 from clinic_app.errors import BadRequest
-from clinic_app.errors import NotFound
 from clinic_app.errors import ValidationFailed
 from clinic_app.extensions import db
 from clinic_app.models.accounts import Role
@@ -140,13 +139,14 @@ LOAD_OPTIONS = (
 
 
 def _client_for(actor: User, client_id: int | None) -> User:
+    """The client to book for; the service decides whether ``actor`` may book for them."""
     if client_id is None or client_id == actor.id:
         return actor
     if actor.role not in (Role.ADMIN.value, Role.THERAPIST.value):
-        raise NotFound("There is no such client.", fields={"client_id": "No such client."})
+        raise booking_service.client_not_found()
     client = db.session.get(User, client_id)
     if client is None or client.role != Role.CLIENT.value or client.anonymised_at is not None:
-        raise NotFound("There is no such client.", fields={"client_id": "No such client."})
+        raise booking_service.client_not_found()
     return client
 
 

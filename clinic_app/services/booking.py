@@ -35,6 +35,7 @@ from clinic_app.models.booking import Booking
 from clinic_app.models.booking import BookingStatus
 from clinic_app.models.schedule import Therapist
 from clinic_app.scheduling import availability as pure
+from clinic_app.services import care
 from clinic_app.services import notifications
 from clinic_app.services.availability import ServiceInfo
 from clinic_app.services.availability import bookable_service
@@ -78,9 +79,7 @@ def initial_status_for(session: Session, client: User) -> str:
     The one place the intake's "confirm first" rule plugs in (a booking then starts as
     ``pending`` until a therapist confirms); the rule lives in ``services.care``.
     """
-    from clinic_app.services.care import initial_status_for as care_status
-
-    return care_status(session, client)
+    return care.initial_status_for(session, client)
 
 
 def therapist_for_user(session: Session, user: User) -> Therapist | None:
@@ -109,6 +108,23 @@ def _may_see(session: Session, booking: Booking, user: User) -> bool:
         therapist = therapist_for_user(session, user)
         return therapist is not None and booking.therapist_id == therapist.id
     return booking.client_id == user.id
+
+
+def client_not_found() -> NotFound:
+    """The one answer for an unknown client and for one the actor may not book for."""
+    return NotFound("There is no such client.", code="client_not_found",
+                    fields={"client_id": "No such client."})
+
+
+def may_book_for(session: Session, actor: User, client: User) -> bool:
+    """Booking on someone's behalf: admins for any client, a therapist only for a client
+    they already treat (booking a stranger would open the stranger's health data)."""
+    if actor.role == Role.ADMIN.value:
+        return True
+    if actor.role != Role.THERAPIST.value:
+        return False
+    therapist = therapist_for_user(session, actor)
+    return therapist is not None and care.is_treating_therapist(session, therapist.id, client.id)
 
 
 def _is_staff(user: User) -> bool:
@@ -238,16 +254,14 @@ def book(
     inactive_service, naive_datetime, not_a_client) or SlotTaken (409).
     """
     actor = actor or client
-    if actor.id != client.id and not _is_staff(actor):
-        raise NotFound("There is no such client.", fields={"client_id": "No such client."})
+    if actor.id != client.id and not may_book_for(session, actor, client):
+        raise client_not_found()
     if client.role != Role.CLIENT.value or not client.is_active:
         raise ValidationFailed("Bookings are made for client accounts.", code="not_a_client",
                                fields={"client_id": "Not a client account."})
     _require_aware(start, "start")
     if actor.id == client.id:  # before the recommended window: the client must confirm (R5)
-        from clinic_app.services.care import check_early_booking
-
-        check_early_booking(session, client, start, early_confirmed, now)
+        care.check_early_booking(session, client, start, early_confirmed, now)
     # One booking at a time per client, so two parallel requests cannot both pass the cap.
     _lock_row(session, User, client.id)
     settings = get_settings(session)

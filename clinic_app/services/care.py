@@ -3,8 +3,8 @@
 The rules live in the pure ``clinic_app.scheduling.followup`` module; this module
 gathers their inputs from the database, stores each answer as a ``Recommendation``
 row (the history is kept; the newest row of a client is the current one), and
-guards the health data: only the client, therapists who have (had) a booking with
-them and admins see it, everyone else gets NotFound, and every staff read writes
+guards the health data: only the client, their treating therapists
+(:func:`can_see_health`) and admins see it, everyone else gets NotFound, and every staff read writes
 an audit entry (``services.audit``).
 """
 
@@ -24,7 +24,10 @@ from flask import current_app
 from itsdangerous import BadData
 from itsdangerous import URLSafeTimedSerializer
 from itsdangerous.timed import TimestampSigner
+from sqlalchemy import ColumnElement
+from sqlalchemy import and_
 from sqlalchemy import exists
+from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -87,24 +90,51 @@ def therapist_for_user(session: Session, user: User) -> Therapist | None:
     return session.scalar(select(Therapist).where(Therapist.user_id == user.id))
 
 
+def _treating_clause(therapist_id: int) -> ColumnElement[bool]:
+    """Bookings that make ``therapist_id`` the client's treating therapist.
+
+    A completed session, or a booking that is not cancelled and that the client or an
+    admin made (a therapist booking a stranger must not gain access by it). ``booked_by``
+    is empty only for rows written outside the booking service (imports, set-up): those
+    count as the client's own.
+    """
+    admins = select(User.id).where(User.role == "admin").scalar_subquery()
+    made_by_client_or_admin = or_(Booking.booked_by_id.is_(None),
+                                  Booking.booked_by_id == Booking.client_id,
+                                  Booking.booked_by_id.in_(admins))
+    return and_(
+        Booking.therapist_id == therapist_id,
+        or_(Booking.status == BookingStatus.COMPLETED.value,
+            and_(Booking.status != BookingStatus.CANCELLED.value, made_by_client_or_admin)),
+    )
+
+
+def treated_client_ids(session: Session, therapist_id: int,
+                       client_ids: Iterable[int]) -> set[int]:
+    """Which of ``client_ids`` the therapist treats (one query, for lists like the week)."""
+    wanted = set(client_ids)
+    if not wanted:
+        return set()
+    return set(session.scalars(
+        select(Booking.client_id).where(Booking.client_id.in_(wanted),
+                                        _treating_clause(therapist_id)).distinct()
+    ))
+
+
+def is_treating_therapist(session: Session, therapist_id: int, client_id: int) -> bool:
+    """True while the therapist is the client's treating therapist (see _treating_clause)."""
+    return bool(session.scalar(select(exists().where(Booking.client_id == client_id,
+                                                     _treating_clause(therapist_id)))))
+
+
 def can_see_health(session: Session, viewer: User, client_id: int) -> bool:
-    """The client themself, any therapist who has (had) a booking with them, or an admin."""
+    """THE health-data rule: the client themself, an admin, or a treating therapist."""
     if viewer.role == "admin":
         return True
     if viewer.role == "client":
         return viewer.id == client_id
     therapist = therapist_for_user(session, viewer)
-    if therapist is None:
-        return False
-    return bool(
-        session.scalar(
-            select(
-                exists().where(
-                    Booking.client_id == client_id, Booking.therapist_id == therapist.id
-                )
-            )
-        )
-    )
+    return therapist is not None and is_treating_therapist(session, therapist.id, client_id)
 
 
 def require_health_access(session: Session, viewer: User, client_id: int) -> None:
