@@ -29,6 +29,7 @@ from clinic_app.models.care import Intake
 from clinic_app.models.care import Recommendation
 from clinic_app.models.care import SessionRecord
 from clinic_app.services import care
+from clinic_app.services.booking_access import get_booking_for
 from clinic_app.web.util import now
 
 GoalName = Literal["acute", "chronic", "maintenance"]
@@ -224,16 +225,8 @@ def _intake_out(row: Intake | None) -> IntakeOut:
 
 
 def _visible_booking(booking_id: int) -> Booking:
-    return care.booking_for_viewer(db.session, booking_id, current_api_user())
-
-
-def _own_client_booking(booking_id: int) -> Booking:
-    """The caller's own booking (clients only): anything else is 404."""
-    user = current_api_user()
-    booking = db.session.get(Booking, booking_id)
-    if booking is None or booking.client_id != user.id:
-        raise NotFound("Not found.")
-    return booking
+    """A booking whose health data the caller may see (THE health rule, id guard included)."""
+    return care.booking_for_health(db.session, booking_id, current_api_user())
 
 
 @endpoint("/bookings/<int:booking_id>/complete", "POST", tag="care",
@@ -302,7 +295,8 @@ def care_amend_session_record(booking_id: int, body: AmendmentIn) -> SessionReco
           summary="The client's soreness check-in after a session", body=CheckInBody,
           response=CheckInOut, status=201, roles=("client",), errors=(401, 404, 409, 422))
 def care_check_in(booking_id: int, body: CheckInBody) -> CheckInOut:
-    booking = _own_client_booking(booking_id)
+    # Clients only (the endpoint's roles): the booking rule gives a client their own.
+    booking = get_booking_for(db.session, booking_id, current_api_user())
     row = care.submit_checkin(db.session, booking, kind=body.kind, soreness=body.soreness,
                               red_flags=body.red_flags, progress=body.progress,
                               still_sore=body.still_sore, now=now())

@@ -51,6 +51,11 @@ from clinic_app.models.schedule import Therapist
 from clinic_app.scheduling import followup
 from clinic_app.services import notifications
 from clinic_app.services.audit import record_read
+from clinic_app.services.booking_access import MAX_ID
+from clinic_app.services.booking_access import find_booking
+from clinic_app.services.booking_access import is_staff
+from clinic_app.services.booking_access import may_see_booking
+from clinic_app.services.booking_access import therapist_for_user
 from clinic_app.services.settings import clinic_zone
 
 # --- constants ---------------------------------------------------------------------------------
@@ -81,13 +86,6 @@ STAFF_ROLES = ("therapist", "admin")
 
 
 # --- access and audit --------------------------------------------------------------------------
-
-
-def therapist_for_user(session: Session, user: User) -> Therapist | None:
-    """The therapist profile of ``user``, if they are a therapist."""
-    if user.role != "therapist":
-        return None
-    return session.scalar(select(Therapist).where(Therapist.user_id == user.id))
 
 
 def _treating_clause(therapist_id: int) -> ColumnElement[bool]:
@@ -144,21 +142,21 @@ def require_health_access(session: Session, viewer: User, client_id: int) -> Non
 
 
 def _is_booking_therapist(session: Session, user: User, booking: Booking) -> bool:
-    therapist = therapist_for_user(session, user)
-    return therapist is not None and therapist.id == booking.therapist_id
+    return user.role == "therapist" and may_see_booking(session, booking, user)
 
 
 def _require_booking_therapist(session: Session, actor: User, booking: Booking) -> None:
-    """Only the booking's own therapist (or an admin) writes its clinical records."""
-    if actor.role == "admin" or _is_booking_therapist(session, actor, booking):
+    """Only the booking's own therapist (or an admin) writes its clinical records: the
+    booking access rule, for staff."""
+    if is_staff(actor) and may_see_booking(session, booking, actor):
         return
     raise NotFound("Not found.")
 
 
-def booking_for_viewer(session: Session, booking_id: int, viewer: User) -> Booking:
-    """A booking whose health data ``viewer`` may see: the client's own, one of a client
-    the therapist treats, or any for an admin. Anything else is NotFound."""
-    booking = session.get(Booking, booking_id)
+def booking_for_health(session: Session, booking_id: int, viewer: User) -> Booking:
+    """A booking whose health data ``viewer`` may see (THE health rule on its client), with
+    the id guard of the booking rule. Anything else is NotFound."""
+    booking = find_booking(session, booking_id)
     if booking is None or not can_see_health(session, viewer, booking.client_id):
         raise NotFound("Not found.")
     return booking
@@ -171,7 +169,7 @@ def _audit(session: Session, viewer: User, what: str, client_id: int, subject_id
 
 def get_client(session: Session, client_id: int, viewer: User) -> User:
     """A client account ``viewer`` may see the health data of (else NotFound)."""
-    client = session.get(User, client_id)
+    client = session.get(User, client_id) if 0 < client_id <= MAX_ID else None
     if client is None or client.role != "client":
         raise NotFound("Not found.")
     require_health_access(session, viewer, client.id)
@@ -374,11 +372,11 @@ def complete_session(session: Session, booking: Booking, *, actor: User, now: da
     planned (``notifications.booking_completed``).
     """
     _require_booking_therapist(session, actor, booking)
+    # Lock and re-read: two completions of one booking must not both write a record.
+    session.refresh(booking, with_for_update=True)
     if now < booking.start_at:
         raise Conflict("The session has not started yet.", code="not_started")
-    if booking.status != BookingStatus.BOOKED.value:
-        raise Conflict(f"A {booking.status} booking cannot be completed.",
-                       code="not_completable")
+    booking.require("complete")
     course = current_course(session, booking.client_id)
     clean = _clean_record(record, default_goal=course.goal if course else None,
                           session_day=local_date(session, booking.start_at))
@@ -393,8 +391,7 @@ def complete_session(session: Session, booking: Booking, *, actor: User, now: da
     row = SessionRecord(booking_id=booking.id, course_id=course.id, session_number=number,
                         author_id=actor.id, created_at=now, updated_at=now, **clean)
     session.add(row)
-    booking.status = BookingStatus.COMPLETED.value
-    booking.updated_at = now
+    booking.complete(now)
     session.flush()
     recommendation_for_booking(session, booking, now)
     notifications.booking_completed(session, booking, now)
@@ -507,7 +504,7 @@ def booking_for_checkin_token(session: Session, token: str, now: datetime) -> tu
         raise BadRequest("This check-in link has expired (links work for 7 days). If you are "
                          "still sore or worried, please contact the clinic.",
                          code="expired_link")
-    booking = session.get(Booking, payload["b"])
+    booking = find_booking(session, payload["b"])
     if booking is None or booking.status in (BookingStatus.CANCELLED.value,
                                              BookingStatus.PENDING.value):
         raise BadRequest("This check-in link is not valid.", code="invalid_link")
@@ -1035,9 +1032,12 @@ def initial_status_for(session: Session, client: User) -> str:
     return BookingStatus.BOOKED.value
 
 
-def confirm_intake(session: Session, client: User, actor: User, now: datetime) -> list[Booking]:
-    """A therapist of the client (or an admin) confirms the intake: pending bookings
-    become booked (their confirmation goes out). Returns those bookings."""
+def confirm_intake(session: Session, client: User, actor: User, now: datetime) -> Intake:
+    """A treating therapist of the client (or an admin) confirms a "confirm first" intake.
+
+    Only the intake row changes here; ``services.booking.confirm_pending`` calls this and
+    then confirms the client's pending bookings (care never changes a booking's status
+    except by completing it). Conflict ``nothing_to_confirm`` without that flag."""
     if actor.role not in STAFF_ROLES:
         raise NotFound("Not found.")
     require_health_access(session, actor, client.id)
@@ -1047,36 +1047,8 @@ def confirm_intake(session: Session, client: User, actor: User, now: datetime) -
     if row.confirmed_at is None:
         row.confirmed_at = now
         row.confirmed_by_id = actor.id
-    pending = list(session.scalars(
-        select(Booking).where(Booking.client_id == client.id,
-                              Booking.status == BookingStatus.PENDING.value)
-        .order_by(Booking.start_at)
-    ))
-    for booking in pending:
-        booking.status = BookingStatus.BOOKED.value
-        booking.sequence = (booking.sequence or 0) + 1
-        booking.updated_at = now
     session.flush()
-    for booking in pending:
-        notifications.booking_changed(session, booking, booking.start_at, now)
-    return pending
-
-
-def decline_pending(session: Session, booking: Booking, actor: User, now: datetime) -> Booking:
-    """The booking's therapist (or an admin) declines a pending booking: it is cancelled
-    (not a late cancellation) and the client told."""
-    _require_booking_therapist(session, actor, booking)
-    if booking.status != BookingStatus.PENDING.value:
-        raise Conflict("Only a pending booking can be declined.", code="not_pending")
-    booking.status = BookingStatus.CANCELLED.value
-    booking.cancelled_at = now
-    booking.late_cancel = False
-    booking.cancel_reason = "Declined by the therapist after the health intake"
-    booking.sequence = (booking.sequence or 0) + 1
-    booking.updated_at = now
-    session.flush()
-    notifications.booking_cancelled(session, booking, now)
-    return booking
+    return row
 
 
 # --- therapist views ---------------------------------------------------------------------------
@@ -1100,7 +1072,7 @@ def review_queue(session: Session, therapist: Therapist | User, now: datetime) -
     """What needs the therapist: current review/refer recommendations from their sessions,
     recent red-flag check-ins and pending "confirm first" bookings. Urgent first."""
     if isinstance(therapist, User):
-        found = therapist_for_user(session, therapist)
+        found = therapist_for_user(session, therapist) if therapist.role == "therapist" else None
         if found is None:
             raise NotFound("Not found.")
         therapist = found

@@ -455,7 +455,7 @@ def decline(booking_id: int) -> Response:
     if not DeclineForm().validate_on_submit():
         abort(400)
     try:
-        care.decline_pending(db.session, b, current_user, now())
+        booking_service.decline_pending(db.session, b, actor=current_user, now=now())
     except DomainError as exc:
         db.session.rollback()
         flash(exc.message, "error")
@@ -514,7 +514,8 @@ def confirm_intake(client_id: int) -> Response:
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        confirmed = care.confirm_intake(db.session, person, current_user, now())
+        confirmed = booking_service.confirm_pending(db.session, person, actor=current_user,
+                                                    now=now())
     except DomainError as exc:
         db.session.rollback()
         flash(exc.message, "error")

@@ -236,3 +236,28 @@ def test_week_view_shows_no_intake_flags_for_a_cancelled_only_relationship(app, 
     mine = client.get("/therapist/week?date=2026-11-23")
     assert "Light pressure only" in mine.get_data(as_text=True)
     assert audit_count(db) == 1
+
+
+def test_ids_beyond_32_bits_are_404_on_every_booking_route(app, db, client, clinic_pair):
+    clinic, _ = clinic_pair
+    huge = 2**70
+    for user in (clinic.client, clinic.t1.user, clinic.admin):
+        headers = token_for(app, user)
+        for url in (f"/api/v1/bookings/{huge}/follow-up",
+                    f"/api/v1/bookings/{huge}/session-record", f"/api/v1/bookings/{huge}"):
+            response = client.get(url, headers=headers)
+            assert response.status_code == 404, (url, response.status_code)
+            assert response.json["error"]["code"] == "not_found"
+        for url, body in ((f"/api/v1/bookings/{huge}/check-in", {"soreness": 1}),
+                          (f"/api/v1/bookings/{huge}/cancel", {}),
+                          (f"/api/v1/bookings/{huge}/complete", {"intensity": 1})):
+            response = client.post(url, headers=headers, json=body)
+            # 403 where the role may not use the endpoint at all, else 404.
+            assert response.status_code in (403, 404), (url, response.status_code)
+    from tests.pages_factories import login
+
+    login(client, clinic.admin)
+    assert client.get(f"/admin/bookings/{huge}").status_code == 404
+    login(client, clinic.t1.user)
+    assert client.get(f"/therapist/bookings/{huge}").status_code == 404
+    assert client.get(f"/therapist/clients/{huge}").status_code == 404
