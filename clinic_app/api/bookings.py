@@ -23,6 +23,7 @@ from sqlalchemy.orm import selectinload
 
 from clinic_app.api.core import current_api_user
 from clinic_app.api.core import endpoint
+from clinic_app.clock import utcnow as now
 from clinic_app.errors import BadRequest
 from clinic_app.errors import ValidationFailed
 from clinic_app.extensions import db
@@ -33,7 +34,6 @@ from clinic_app.models.booking import BookingStatus
 from clinic_app.models.schedule import Therapist
 from clinic_app.services import booking as booking_service
 from clinic_app.services.settings import clinic_zone
-from clinic_app.web.util import now
 
 # Ids are 32-bit in the database: a bigger number must be a 422, not a driver overflow (500).
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]

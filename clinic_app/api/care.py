@@ -21,6 +21,7 @@ from pydantic import create_model
 from clinic_app.api import bp  # noqa: F401
 from clinic_app.api.core import current_api_user
 from clinic_app.api.core import endpoint
+from clinic_app.clock import utcnow as now
 from clinic_app.errors import NotFound
 from clinic_app.extensions import db
 from clinic_app.models.booking import Booking
@@ -30,7 +31,6 @@ from clinic_app.models.care import Recommendation
 from clinic_app.models.care import SessionRecord
 from clinic_app.services import care
 from clinic_app.services.booking_access import get_booking_for
-from clinic_app.web.util import now
 
 GoalName = Literal["acute", "chronic", "maintenance"]
 ProgressName = Literal["better", "same", "worse"]
@@ -132,7 +132,8 @@ class CheckInBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     soreness: int | None = Field(default=None, ge=0, le=10)
-    red_flags: list[str] = Field(default_factory=list, max_length=len(care.followup.RED_FLAGS))
+    red_flags: list[str] = Field(default_factory=list,
+                                 max_length=len(care.followup_rules.RED_FLAGS))
     progress: ProgressName | None = None
     kind: Literal["24h", "72h"] = "24h"
     still_sore: bool | None = None

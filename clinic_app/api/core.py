@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError
 
 from clinic_app.api import bp
+from clinic_app.clock import utcnow as now
 from clinic_app.errors import BadRequest
 from clinic_app.errors import DomainError
 from clinic_app.errors import NotAuthenticated
@@ -28,7 +29,6 @@ from clinic_app.errors import ValidationFailed
 from clinic_app.extensions import db
 from clinic_app.models.accounts import User
 from clinic_app.services.accounts import user_for_api_token
-from clinic_app.web.util import now
 
 
 @dataclass

@@ -11,9 +11,9 @@ from pydantic import Field
 from clinic_app.api import bp  # noqa: F401
 from clinic_app.api.core import current_api_user
 from clinic_app.api.core import endpoint
+from clinic_app.clock import utcnow as now
 from clinic_app.extensions import db
 from clinic_app.services import privacy
-from clinic_app.web.util import now
 
 
 class ExportOut(BaseModel):

@@ -24,6 +24,7 @@ from clinic_app.api.bookings import BookingOut
 from clinic_app.api.bookings import booking_json
 from clinic_app.api.core import current_api_user
 from clinic_app.api.core import endpoint
+from clinic_app.clock import utcnow as now
 from clinic_app.errors import NotFound
 from clinic_app.errors import ValidationFailed
 from clinic_app.extensions import db
@@ -34,7 +35,6 @@ from clinic_app.models.schedule import WeeklyHours
 from clinic_app.services import schedule
 from clinic_app.services.booking import therapist_for_user
 from clinic_app.services.settings import clinic_zone
-from clinic_app.web.util import now
 
 MAX_BOOKINGS_RANGE_DAYS = 62
 

@@ -40,7 +40,7 @@ def test_24h_check_in_shows_the_window(app, db, client, session_done):
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert "How sore are you today?" in text
-    for label in care.followup.RED_FLAGS.values():
+    for label in care.followup_rules.RED_FLAGS.values():
         assert label.replace(",", "") in text.replace(",", "") or label in text
     assert "still sore" not in text.lower()
     missing = client.post(path, data={"progress": "same"})
