@@ -61,17 +61,21 @@ from clinic_app.services.care.inputs import INTAKE_TEXT_MAX
 from clinic_app.services.care.inputs import LIST_ITEM_MAX
 from clinic_app.services.care.inputs import LIST_MAX_ITEMS
 from clinic_app.services.care.inputs import NOTES_MAX
+from clinic_app.services.care.inputs import OLDEST_DATE
 from clinic_app.services.care.inputs import PROGRESS
 from clinic_app.services.care.inputs import REASON_MAX
 from clinic_app.services.care.inputs import RECORD_FIELDS
-from clinic_app.services.care.inputs import as_choice
-from clinic_app.services.care.inputs import as_date
-from clinic_app.services.care.inputs import as_int
-from clinic_app.services.care.inputs import as_list
-from clinic_app.services.care.inputs import as_text
-from clinic_app.services.care.inputs import clean_answers
-from clinic_app.services.care.inputs import clean_record
-from clinic_app.services.care.inputs import red_flag_codes
+from clinic_app.services.care.inputs import WINDOW_FUTURE
+from clinic_app.services.care.inputs import WINDOW_PAST
+from clinic_app.services.care.inputs import AmendmentIn
+from clinic_app.services.care.inputs import CheckInIn
+from clinic_app.services.care.inputs import IntakeIn
+from clinic_app.services.care.inputs import NewCourseIn
+from clinic_app.services.care.inputs import OverrideIn
+from clinic_app.services.care.inputs import SessionRecordIn
+from clinic_app.services.care.inputs import SessionRecordPatch
+from clinic_app.services.care.inputs import field_errors
+from clinic_app.services.care.inputs import parse
 from clinic_app.services.care.intake import confirm_intake
 from clinic_app.services.care.intake import get_intake
 from clinic_app.services.care.intake import initial_status_for
@@ -87,6 +91,7 @@ from clinic_app.services.care.lookups import local_date
 from clinic_app.services.care.lookups import recommendation_history
 from clinic_app.services.care.lookups import session_record_for
 from clinic_app.services.care.records import EDIT_WINDOW
+from clinic_app.services.care.records import RECORD_INVALID
 from clinic_app.services.care.records import amend_session_record
 from clinic_app.services.care.records import complete_session
 from clinic_app.services.care.records import edit_session_record
@@ -99,10 +104,12 @@ from clinic_app.services.care.staff import client_timeline
 from clinic_app.services.care.staff import review_queue
 
 __all__ = [
+    "AmendmentIn",
     "CHECKIN_DUE",
     "CHECKIN_KINDS",
     "CHECKIN_LINK_SALT",
     "CHECKIN_TOKEN_MAX_AGE",
+    "CheckInIn",
     "EDIT_WINDOW",
     "FLAG_AVOID_AREA",
     "FLAG_CONFIRM_FIRST",
@@ -112,24 +119,28 @@ __all__ = [
     "GOALS",
     "INTAKE_QUESTIONS",
     "INTAKE_TEXT_MAX",
+    "IntakeIn",
     "LIST_ITEM_MAX",
     "LIST_MAX_ITEMS",
     "NOTES_MAX",
+    "NewCourseIn",
     "NextSessionOptions",
+    "OLDEST_DATE",
+    "OverrideIn",
     "PROGRESS",
     "REASON_MAX",
     "RECORD_FIELDS",
+    "RECORD_INVALID",
     "REVIEW_RED_FLAG_DAYS",
     "ReviewItem",
     "SEEK_CARE_TEXT",
     "STAFF_ROLES",
+    "SessionRecordIn",
+    "SessionRecordPatch",
     "Timeline",
+    "WINDOW_FUTURE",
+    "WINDOW_PAST",
     "amend_session_record",
-    "as_choice",
-    "as_date",
-    "as_int",
-    "as_list",
-    "as_text",
     "audit_read",
     "booking_for_checkin_token",
     "booking_for_health",
@@ -140,14 +151,13 @@ __all__ = [
     "checkin_token",
     "checkins_by_booking",
     "checkins_for_booking",
-    "clean_answers",
-    "clean_record",
     "client_timeline",
     "complete_session",
     "confirm_intake",
     "current_course",
     "current_recommendation",
     "edit_session_record",
+    "field_errors",
     "followup_for_booking",
     "followup_input",
     "followup_params",
@@ -163,10 +173,10 @@ __all__ = [
     "needs_confirmation",
     "next_session_options",
     "override_recommendation",
+    "parse",
     "recommendation_dict",
     "recommendation_for_booking",
     "recommendation_history",
-    "red_flag_codes",
     "red_flag_labels",
     "require_booking_therapist",
     "require_health_access",

@@ -29,10 +29,7 @@ from clinic_app.services.booking_access import find_booking
 from clinic_app.services.care.access import audit_read
 from clinic_app.services.care.access import require_health_access
 from clinic_app.services.care.followup import recommendation_for_booking
-from clinic_app.services.care.inputs import PROGRESS
-from clinic_app.services.care.inputs import as_choice
-from clinic_app.services.care.inputs import as_int
-from clinic_app.services.care.inputs import red_flag_codes
+from clinic_app.services.care.inputs import CheckInIn
 from clinic_app.services.care.lookups import checkin_for
 from clinic_app.services.care.lookups import local_date
 from clinic_app.services.care.lookups import session_record_for
@@ -122,10 +119,10 @@ def submit_checkin(session: Session, booking: Booking, *, kind: str = "24h",
     """Store the client's check-in (once per booking and kind: Conflict
     ``already_submitted`` after that).
 
-    The 24 h check-in needs soreness 0-10; the 72 h one needs "still sore?". A red flag
+    The answers are validated by :class:`CheckInIn`: the 24 h check-in needs soreness
+    0-10; the 72 h one needs "still sore?". A red flag
     alerts the booking's therapist by email at once. The recommendation is recomputed.
     """
-    errors: dict[str, str] = {}
     if kind not in CHECKIN_KINDS:
         raise ValidationFailed("Unknown check-in.", fields={"kind": "Use 24h or 72h."})
     if booking.status not in (BookingStatus.BOOKED.value, BookingStatus.COMPLETED.value):
@@ -135,19 +132,13 @@ def submit_checkin(session: Session, booking: Booking, *, kind: str = "24h",
     if checkin_for(session, booking.id, kind) is not None:
         raise Conflict("We already have your answers for this check-in. Thank you!",
                        code="already_submitted")
-    rating = as_int(soreness, "soreness", errors, required=(kind == "24h"))
-    flags = red_flag_codes(red_flags, errors)
-    progress_value = as_choice(progress, "progress", PROGRESS, errors, required=False)
-    sore: bool | None = None
-    if kind == "72h":
-        if not isinstance(still_sore, bool):
-            errors["still_sore"] = "Tell us whether you are still sore."
-        else:
-            sore = still_sore
-    if errors:
-        raise ValidationFailed("Some answers are missing or invalid.", fields=errors)
-    row = CheckIn(booking_id=booking.id, kind=kind, soreness=rating, red_flags=flags,
-                  progress=progress_value, still_sore=sore, submitted_at=now)
+    given = {"kind": kind, "soreness": soreness, "red_flags": red_flags,
+             "progress": progress, "still_sore": still_sore}
+    answers = CheckInIn.parse({k: v for k, v in given.items() if v is not None})
+    flags = answers.red_flags
+    row = CheckIn(booking_id=booking.id, kind=kind, soreness=answers.soreness,
+                  red_flags=flags, progress=answers.progress,
+                  still_sore=answers.still_sore if kind == "72h" else None, submitted_at=now)
     # A savepoint, so that losing a race to an identical submission is a clean 409.
     try:
         with session.begin_nested():

@@ -30,9 +30,8 @@ from clinic_app.services.availability import search_slots
 from clinic_app.services.care.access import audit_read
 from clinic_app.services.care.access import require_booking_therapist
 from clinic_app.services.care.access import require_health_access
-from clinic_app.services.care.inputs import REASON_MAX
-from clinic_app.services.care.inputs import as_date
-from clinic_app.services.care.inputs import as_text
+from clinic_app.services.care.inputs import OverrideIn
+from clinic_app.services.care.inputs import parse
 from clinic_app.services.care.lookups import checkins_by_booking
 from clinic_app.services.care.lookups import current_recommendation
 from clinic_app.services.care.lookups import local_date
@@ -156,7 +155,9 @@ def recommendation_for_booking(session: Session, booking: Booking,
 def override_recommendation(session: Session, booking: Booking, *, actor: User, earliest: Any,
                             ideal: Any, latest: Any, reason: Any,
                             now: datetime) -> Recommendation:
-    """The booking's therapist (or an admin) sets their own window, with a reason.
+    """The booking's therapist (or an admin) sets their own window, with a reason
+    (validated by :class:`OverrideIn`: dates in order, within today ± 2 years, the
+    earliest not before the session).
 
     Kept in the history like every other row; it may go below the rules' 48 h floor,
     which is exactly what an override with a reason is for.
@@ -166,25 +167,12 @@ def override_recommendation(session: Session, booking: Booking, *, actor: User, 
     if record is None:
         raise Conflict("Complete the session before setting its follow-up.",
                        code="not_completed")
-    errors: dict[str, str] = {}
-    first = as_date(earliest, "earliest", errors)
-    middle = as_date(ideal, "ideal", errors)
-    last = as_date(latest, "latest", errors)
-    for name, value in (("earliest", first), ("ideal", middle), ("latest", last)):
-        if value is None and name not in errors:
-            errors[name] = "Enter a date (YYYY-MM-DD)."
-    text = as_text(reason, "reason", errors, REASON_MAX)
-    if not text and "reason" not in errors:
-        errors["reason"] = "Say why you set this window."
-    session_day = local_date(session, booking.end_at)
-    if first and first < session_day:
-        errors["earliest"] = "The window cannot start before the session."
-    if first and middle and middle < first:
-        errors["ideal"] = "The ideal date must not be before the earliest."
-    if middle and last and last < middle:
-        errors["latest"] = "The latest date must not be before the ideal."
-    if errors:
-        raise ValidationFailed("The window is incomplete or out of order.", fields=errors)
+    given = {"earliest": earliest, "ideal": ideal, "latest": latest, "reason": reason}
+    window = parse(OverrideIn, {k: v for k, v in given.items() if v not in (None, "")},
+                   message="The window is incomplete or out of order.")
+    window.check_bounds(session_day=local_date(session, booking.end_at),
+                        today=local_date(session, now))
+    first, middle, last, text = window.earliest, window.ideal, window.latest, window.reason
     base = session.scalar(
         select(Recommendation).where(Recommendation.booking_id == booking.id,
                                      Recommendation.source == "rules")

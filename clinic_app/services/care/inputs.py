@@ -1,53 +1,56 @@
-"""What the care inputs may hold: limits, choices, the intake questionnaire, validators."""
+"""Every care input, validated once: the pydantic models the API and the pages share.
+
+The API parses its JSON bodies with these models (``api/care.py`` declares them as the
+bodies, so the OpenAPI document shows them); the pages build a dict from their WTForms
+form (which keeps rendering and CSRF) and the services parse it with :func:`parse`, so a
+rule lives here and nowhere else. Rules that need context (the session's date, the
+client's course, today) are methods here too, called by the services with that context.
+"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
-from collections.abc import Mapping
 from datetime import date
-from datetime import datetime
+from datetime import timedelta
+from typing import Annotated
 from typing import Any
+from typing import Literal
+from typing import TypeVar
+
+from pydantic import AfterValidator
+from pydantic import BaseModel
+from pydantic import BeforeValidator
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import ValidationError
+from pydantic import ValidationInfo
+from pydantic import create_model
+from pydantic import field_validator
 
 from clinic_app.errors import ValidationFailed
 from clinic_app.scheduling import followup
 
 GOALS = tuple(g.value for g in followup.Goal)
-
-
 PROGRESS = tuple(p.value for p in followup.Progress)
-
-
 LIST_MAX_ITEMS = 30
-
-
 LIST_ITEM_MAX = 80
-
-
 NOTES_MAX = 5000
-
-
 REASON_MAX = 1000
-
-
 INTAKE_TEXT_MAX = 2000
-
-
 RECORD_FIELDS = ("regions", "muscles", "techniques", "intensity", "notes", "goal",
                  "injury_date", "progress")
-
+#: How far from today a follow-up window may lie (issue 9: one date in 9999 stopped the planner).
+WINDOW_PAST = timedelta(days=2 * 365)
+WINDOW_FUTURE = timedelta(days=2 * 365)
+#: Dates before this are typing mistakes, not injuries.
+OLDEST_DATE = date(1900, 1, 1)
 
 FLAG_CONFIRM_FIRST = "confirm_first"
 
-
 FLAG_LIGHT_PRESSURE = "light_pressure"
-
 
 FLAG_AVOID_AREA = "avoid_area"
 
-
 FLAG_PREGNANCY = "pregnancy"
-
 
 FLAG_LABELS = {
     FLAG_CONFIRM_FIRST: "Confirm first: known or suspected blood clot (DVT)",
@@ -55,7 +58,6 @@ FLAG_LABELS = {
     FLAG_AVOID_AREA: "Avoid the affected area",
     FLAG_PREGNANCY: "Pregnancy: therapist trained for it",
 }
-
 
 # The screening from the note (flags for the therapist, not refusals; only "confirm
 # first" holds self-booking until a therapist confirms). kind: yesno or text.
@@ -89,176 +91,312 @@ INTAKE_QUESTIONS: list[dict[str, str | None]] = [
               "conditions, medication)?"},
 ]
 
-
-_QUESTIONS = {q["code"]: q for q in INTAKE_QUESTIONS}
-
-
 _YES = {"y", "yes", "true", "on", "1"}
-
-
 _NO = {"n", "no", "false", "off", "0", ""}
 
-
-def as_int(value: Any, name: str, errors: dict[str, str], *, required: bool,
-            lo: int = 0, hi: int = 10) -> int | None:
-    if value is None or value == "":
-        if required:
-            errors[name] = f"Enter a number from {lo} to {hi}."
-        return None
-    if isinstance(value, bool):
-        errors[name] = f"Enter a number from {lo} to {hi}."
-        return None
-    if isinstance(value, str):
-        if not re.fullmatch(r"\s*-?\d{1,3}\s*", value):
-            errors[name] = f"Enter a number from {lo} to {hi}."
-            return None
-        value = int(value)
-    if not isinstance(value, int) or not lo <= value <= hi:
-        errors[name] = f"Enter a number from {lo} to {hi}."
-        return None
-    return value
+Model = TypeVar("Model", bound=BaseModel)
 
 
-def as_choice(value: Any, name: str, choices: tuple[str, ...], errors: dict[str, str], *,
-               required: bool) -> str | None:
-    if value is None or value == "":
-        if required:
-            errors[name] = f"Choose one of: {', '.join(choices)}."
-        return None
-    if not isinstance(value, str) or value not in choices:
-        errors[name] = f"Choose one of: {', '.join(choices)}."
-        return None
-    return value
+# --- shared field types ------------------------------------------------------------------------
 
 
-def as_date(value: Any, name: str, errors: dict[str, str]) -> date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        errors[name] = "Enter a date (YYYY-MM-DD)."
-        return None
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    errors[name] = "Enter a date (YYYY-MM-DD)."
-    return None
+def _blank_is_none(value: Any) -> Any:
+    return None if value == "" else value
 
 
-def as_list(value: Any, name: str, errors: dict[str, str]) -> list[str]:
-    """A list of short labels; a string is split on commas and new lines (form input)."""
-    if value is None or value == "":
+def _none_is_empty(value: Any) -> Any:
+    return "" if value is None else value
+
+
+def _clean_labels(value: Any) -> Any:
+    """A list of short labels (the pages split their comma-separated text first).
+    Whitespace is collapsed, empty entries dropped and repeats removed (first one kept)."""
+    if value is None:
         return []
-    if isinstance(value, str):
-        value = re.split(r"[,\n]", value)
     if not isinstance(value, (list, tuple)):
-        errors[name] = "Send a list of short texts."
-        return []
+        raise ValueError("Send a list of short texts.")
     out: list[str] = []
     for item in value:
         if not isinstance(item, str):
-            errors[name] = "Send a list of short texts."
-            return []
+            raise ValueError("Send a list of short texts.")
         item = " ".join(item.split())
-        if not item:
-            continue
         if len(item) > LIST_ITEM_MAX:
-            errors[name] = f"Each entry must be at most {LIST_ITEM_MAX} characters."
-            return []
-        if item not in out:
+            raise ValueError(f"Each entry must be at most {LIST_ITEM_MAX} characters.")
+        if item and item not in out:
             out.append(item)
     if len(out) > LIST_MAX_ITEMS:
-        errors[name] = f"At most {LIST_MAX_ITEMS} entries."
-        return []
+        raise ValueError(f"At most {LIST_MAX_ITEMS} entries.")
     return out
 
 
-def as_text(value: Any, name: str, errors: dict[str, str], limit: int) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        errors[name] = "Send text."
-        return ""
-    value = value.strip()
-    if len(value) > limit:
-        errors[name] = f"At most {limit} characters."
-        return ""
+def _not_a_bool(value: Any) -> Any:
+    if isinstance(value, bool):  # True is an int to Python, not a rating to us
+        raise ValueError("Enter a number from 0 to 10.")
     return value
 
 
-def red_flag_codes(value: Any, errors: dict[str, str], name: str = "red_flags") -> list[str]:
-    if value is None or value == "":
-        return []
-    if isinstance(value, str) or not isinstance(value, Iterable):
-        errors[name] = "Send a list of red flag codes."
-        return []
-    flags: list[str] = []
-    for code in value:
-        if not isinstance(code, str) or code not in followup.RED_FLAGS:
-            errors[name] = f"Unknown red flag; known: {', '.join(followup.RED_FLAGS)}."
-            return []
-        if code not in flags:
-            flags.append(code)
-    # Stored in the checklist's order, so the alert and the page read the same.
-    return [code for code in followup.RED_FLAGS if code in flags]
+def _not_too_old(value: date | None) -> date | None:
+    if value is not None and value < OLDEST_DATE:
+        raise ValueError(f"Enter a date after {OLDEST_DATE.isoformat()}.")
+    return value
 
 
-def clean_record(raw: Mapping[str, Any], *, default_goal: str | None,
-                  session_day: date) -> dict[str, Any]:
-    """Validate a session record; every problem is reported next to its field."""
-    if not isinstance(raw, Mapping):
-        raise ValidationFailed("Send the session record as an object.")
-    errors: dict[str, str] = {}
-    unknown = sorted(set(raw) - set(RECORD_FIELDS))
-    for name in unknown:
-        errors[str(name)] = "Unknown field."
-    out: dict[str, Any] = {
-        "regions": as_list(raw.get("regions"), "regions", errors),
-        "muscles": as_list(raw.get("muscles"), "muscles", errors),
-        "techniques": as_list(raw.get("techniques"), "techniques", errors),
-        "intensity": as_int(raw.get("intensity"), "intensity", errors, required=True),
-        "notes": as_text(raw.get("notes"), "notes", errors, NOTES_MAX),
-        "progress": as_choice(raw.get("progress"), "progress", PROGRESS, errors,
-                               required=False),
-    }
-    goal = raw.get("goal") or default_goal
-    out["goal"] = as_choice(goal, "goal", GOALS, errors, required=True)
-    injury = as_date(raw.get("injury_date"), "injury_date", errors)
-    if injury is not None and injury > session_day:
-        errors["injury_date"] = "The injury date cannot be after the session."
-    # An injury date only matters for an acute goal (R0 protection); otherwise it is dropped.
-    out["injury_date"] = injury if out["goal"] == "acute" else None
-    if errors:
-        raise ValidationFailed("Some fields of the session record are missing or invalid.",
-                               fields=errors)
+def _yes_no(value: Any) -> Any:
+    if value is None:
+        return False  # an unanswered question counts as "no"
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _YES | _NO:
+            return word in _YES
+        raise ValueError("Answer yes or no.")
+    return value
+
+
+# Checked as a whole, so that an error names the field ("muscles"), not one entry of it.
+Labels = Annotated[list[str], BeforeValidator(_clean_labels),
+                   Field(json_schema_extra={"maxItems": LIST_MAX_ITEMS})]
+Rating = Annotated[int, BeforeValidator(_not_a_bool), Field(ge=0, le=10)]
+Notes = Annotated[str, BeforeValidator(_none_is_empty),
+                  Field(max_length=NOTES_MAX)]
+GoalName = Literal["acute", "chronic", "maintenance"]
+ProgressName = Literal["better", "same", "worse"]
+OptionalGoal = Annotated[GoalName | None, BeforeValidator(_blank_is_none)]
+OptionalProgress = Annotated[ProgressName | None, BeforeValidator(_blank_is_none)]
+PastDate = Annotated[date | None, BeforeValidator(_blank_is_none), AfterValidator(_not_too_old)]
+YesNo = Annotated[bool, BeforeValidator(_yes_no)]
+
+# The friendlier words a page shows next to a field, whatever pydantic found wrong with it.
+_FIELD_MESSAGES = {
+    "intensity": "Enter a number from 0 to 10.",
+    "soreness": "Enter a number from 0 to 10.",
+    "goal": f"Choose one of: {', '.join(GOALS)}.",
+    "progress": f"Choose one of: {', '.join(PROGRESS)}.",
+    "still_sore": "Tell us whether you are still sore.",
+    "kind": "Use 24h or 72h.",
+}
+
+
+# What a field says when it is missing or empty.
+_MISSING = {
+    "earliest": "Enter a date (YYYY-MM-DD).", "ideal": "Enter a date (YYYY-MM-DD).",
+    "latest": "Enter a date (YYYY-MM-DD).", "reason": "Say why you set this window.",
+    "text": "Write the amendment.",
+}
+
+
+def _message(error: Any) -> str:
+    field = str(error["loc"][0]) if error["loc"] else ""
+    if error["type"] == "extra_forbidden":
+        return "Unknown field."
+    if error["type"] in ("missing", "string_too_short") and field in _MISSING:
+        return _MISSING[field]
+    if error["type"] == "value_error":  # our own validators' words
+        return str(error["msg"]).removeprefix("Value error, ")
+    if field in _FIELD_MESSAGES:
+        return _FIELD_MESSAGES[field]
+    if error["type"] == "string_too_long":
+        return f"At most {error['ctx']['max_length']} characters."
+    if error["type"] in ("date_from_datetime_parsing", "date_parsing", "date_type",
+                         "date_from_datetime_inexact"):
+        return "Enter a date (YYYY-MM-DD)."
+    return str(error["msg"])
+
+
+def field_errors(exc: ValidationError) -> dict[str, str]:
+    """One message per field (the first), keyed by the field's dotted path."""
+    out: dict[str, str] = {}
+    for error in exc.errors():
+        name = ".".join(str(p) for p in error["loc"][:1]) or "body"
+        out.setdefault(name, _message(error))
     return out
 
 
-def clean_answers(answers: Any) -> dict[str, Any]:
-    if not isinstance(answers, Mapping):
-        raise ValidationFailed("Send the answers as an object.")
-    errors: dict[str, str] = {}
-    clean: dict[str, Any] = {}
-    for name in answers:
-        if name not in _QUESTIONS:
-            errors[str(name)] = "Unknown question."
+def parse(model: type[Model], data: Any, *, message: str) -> Model:
+    """``data`` (a dict from a page or the API, or already a ``model``) as a ``model``;
+    ValidationFailed with one message per field otherwise."""
+    if isinstance(data, model):
+        return data
+    if isinstance(data, BaseModel):
+        data = data.model_dump(exclude_unset=True)
+    if not isinstance(data, dict):
+        raise ValidationFailed(message, fields={"body": "Send an object."})
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(message, fields=field_errors(exc)) from None
+
+
+# --- session records ---------------------------------------------------------------------------
+
+
+class SessionRecordIn(BaseModel):
+    """What the therapist did: body regions, muscles, techniques, maximum in-session
+    discomfort 0-10, notes, the client's goal and progress."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    regions: Labels = Field(default_factory=list)
+    muscles: Labels = Field(default_factory=list)
+    techniques: Labels = Field(default_factory=list)
+    intensity: Rating
+    notes: Notes = ""
+    goal: OptionalGoal = Field(default=None, description="Default: the current course's goal")
+    injury_date: PastDate = Field(default=None, description="Acute goal only; YYYY-MM-DD")
+    progress: OptionalProgress = None
+
+    def finish(self, *, default_goal: str | None, session_day: date) -> dict[str, Any]:
+        """The record's columns, with the rules that need the session: the goal defaults
+        to the course's; the injury date is not after the session and only kept for an
+        acute goal (it protects an acute injury's first weeks, rule R0)."""
+        errors: dict[str, str] = {}
+        goal = self.goal or default_goal
+        if goal not in GOALS:
+            errors["goal"] = _FIELD_MESSAGES["goal"]
+        if self.injury_date is not None and self.injury_date > session_day:
+            errors["injury_date"] = "The injury date cannot be after the session."
+        if errors:
+            raise ValidationFailed("Some fields of the session record are missing or invalid.",
+                                   fields=errors)
+        return {
+            "regions": self.regions, "muscles": self.muscles, "techniques": self.techniques,
+            "intensity": self.intensity, "notes": self.notes, "goal": goal,
+            "injury_date": self.injury_date if goal == "acute" else None,
+            "progress": self.progress,
+        }
+
+
+class SessionRecordPatch(BaseModel):
+    """Fields to change within the 24 h edit window (the others stay as written)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    regions: Labels | None = None
+    muscles: Labels | None = None
+    techniques: Labels | None = None
+    intensity: Rating | None = None
+    notes: Notes | None = None
+    goal: OptionalGoal = None
+    injury_date: PastDate = None
+    progress: OptionalProgress = None
+
+
+class AmendmentIn(BaseModel):
+    """A dated addition to a session record."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    text: str = Field(min_length=1, max_length=NOTES_MAX)
+
+
+class NewCourseIn(BaseModel):
+    """A new course of treatment: its goal and, for an acute one, the injury's date."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    goal: GoalName
+    injury_date: PastDate = None
+
+
+# --- check-ins ---------------------------------------------------------------------------------
+
+
+def _known_red_flags(value: list[str]) -> list[str]:
+    unknown = [code for code in value if code not in followup.RED_FLAGS]
+    if unknown:
+        raise ValueError(f"Unknown red flag; known: {', '.join(followup.RED_FLAGS)}.")
+    # Stored in the checklist's order, so the alert and the page read the same.
+    return [code for code in followup.RED_FLAGS if code in value]
+
+
+class CheckInIn(BaseModel):
+    """The client's answers; ``kind`` 72h is the "still sore?" follow-up (soreness optional
+    there, "still sore" required); the 24 h one needs soreness 0-10."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    soreness: Rating | None = None
+    red_flags: Annotated[list[str], BeforeValidator(lambda v: [] if v in (None, "") else v),
+                         Field(max_length=len(followup.RED_FLAGS)),
+                         AfterValidator(_known_red_flags)] = Field(default_factory=list)
+    progress: OptionalProgress = None
+    kind: Literal["24h", "72h"] = "24h"
+    still_sore: bool | None = None
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> CheckInIn:
+        """Like :func:`parse`, plus the answer each kind requires (at its field)."""
+        answers = parse(cls, data, message="Some answers are missing or invalid.")
+        required = "soreness" if answers.kind == "24h" else "still_sore"
+        if getattr(answers, required) is None:
+            raise ValidationFailed("Some answers are missing or invalid.",
+                                   fields={required: _FIELD_MESSAGES[required]})
+        return answers
+
+
+# --- intake ------------------------------------------------------------------------------------
+
+
+def _intake_fields() -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for q in INTAKE_QUESTIONS:
         code = str(q["code"])
-        value = answers.get(code)
         if q["kind"] == "yesno":
-            if isinstance(value, str) and value.strip().lower() in _YES | _NO:
-                value = value.strip().lower() in _YES
-            if value is None:
-                value = False  # an unanswered question counts as "no"
-            if not isinstance(value, bool):
-                errors[code] = "Answer yes or no."
-                continue
-            clean[code] = value
+            out[code] = (YesNo, Field(default=False, description=str(q["label"])))
         else:
-            clean[code] = as_text(value, code, errors, INTAKE_TEXT_MAX)
-    if errors:
-        raise ValidationFailed("Some answers are invalid.", fields=errors)
-    return clean
+            out[code] = (Annotated[str, BeforeValidator(_none_is_empty)],
+                         Field(default="", max_length=INTAKE_TEXT_MAX,
+                               description=str(q["label"])))
+    return out
+
+
+#: The intake answers: one yes/no per screening question (unanswered = no), one free text.
+IntakeIn = create_model(  # type: ignore[call-overload]
+    "IntakeIn", __config__=ConfigDict(extra="forbid", str_strip_whitespace=True),
+    __doc__="Your answers to the health questions (yes/no, unanswered counts as no).",
+    **_intake_fields(),
+)
+
+
+# --- follow-up override ------------------------------------------------------------------------
+
+
+class OverrideIn(BaseModel):
+    """The therapist's own follow-up window (dates YYYY-MM-DD, in order) and why."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    earliest: date
+    ideal: date
+    latest: date
+    reason: str = Field(min_length=1, max_length=REASON_MAX)
+
+    @field_validator("ideal")
+    @classmethod
+    def _ideal_after_earliest(cls, value: date, info: ValidationInfo) -> date:
+        first = info.data.get("earliest")
+        if first is not None and value < first:
+            raise ValueError("The ideal date must not be before the earliest.")
+        return value
+
+    @field_validator("latest")
+    @classmethod
+    def _latest_after_ideal(cls, value: date, info: ValidationInfo) -> date:
+        middle = info.data.get("ideal")
+        if middle is not None and value < middle:
+            raise ValueError("The latest date must not be before the ideal.")
+        return value
+
+    def check_bounds(self, *, session_day: date, today: date) -> None:
+        """The window starts no earlier than the session, and every date lies within
+        today - 2 years .. today + 2 years (422 with the field otherwise)."""
+        errors: dict[str, str] = {}
+        low, high = today - WINDOW_PAST, today + WINDOW_FUTURE
+        for name in ("earliest", "ideal", "latest"):
+            value: date = getattr(self, name)
+            if not low <= value <= high:
+                errors[name] = (f"Choose a date between {low.isoformat()} and "
+                                f"{high.isoformat()}.")
+        if "earliest" not in errors and self.earliest < session_day:
+            errors["earliest"] = "The window cannot start before the session."
+        if errors:
+            raise ValidationFailed("The window is incomplete or out of order.", fields=errors)

@@ -21,7 +21,8 @@ from clinic_app.services.care.access import require_health_access
 from clinic_app.services.care.inputs import FLAG_CONFIRM_FIRST
 from clinic_app.services.care.inputs import FLAG_LABELS
 from clinic_app.services.care.inputs import INTAKE_QUESTIONS
-from clinic_app.services.care.inputs import clean_answers
+from clinic_app.services.care.inputs import IntakeIn
+from clinic_app.services.care.inputs import parse
 from clinic_app.services.care.lookups import intake_for
 
 
@@ -41,7 +42,8 @@ def save_intake(session: Session, client: User, answers: Mapping[str, Any],
     """
     if client.role != "client":
         raise NotFound("Not found.")
-    clean = clean_answers(answers)
+    clean = parse(IntakeIn, dict(answers) if isinstance(answers, Mapping) else answers,
+                  message="Some answers are invalid.").model_dump()
     flags = screening_flags(clean)
     row = intake_for(session, client.id)
     if row is None:

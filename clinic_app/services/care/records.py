@@ -26,18 +26,18 @@ from clinic_app.services.care.access import is_booking_therapist
 from clinic_app.services.care.access import require_booking_therapist
 from clinic_app.services.care.access import require_health_access
 from clinic_app.services.care.followup import recommendation_for_booking
-from clinic_app.services.care.inputs import GOALS
-from clinic_app.services.care.inputs import NOTES_MAX
 from clinic_app.services.care.inputs import RECORD_FIELDS
-from clinic_app.services.care.inputs import as_choice
-from clinic_app.services.care.inputs import as_date
-from clinic_app.services.care.inputs import as_text
-from clinic_app.services.care.inputs import clean_record
+from clinic_app.services.care.inputs import AmendmentIn
+from clinic_app.services.care.inputs import NewCourseIn
+from clinic_app.services.care.inputs import SessionRecordIn
+from clinic_app.services.care.inputs import SessionRecordPatch
+from clinic_app.services.care.inputs import parse
 from clinic_app.services.care.lookups import current_course
 from clinic_app.services.care.lookups import local_date
 from clinic_app.services.care.lookups import session_record_for
 
 EDIT_WINDOW = timedelta(hours=24)
+RECORD_INVALID = "Some fields of the session record are missing or invalid."
 
 
 def start_new_course(session: Session, client: User, actor: User, now: datetime, goal: str,
@@ -46,24 +46,23 @@ def start_new_course(session: Session, client: User, actor: User, now: datetime,
     if actor.role not in STAFF_ROLES:
         raise NotFound("Not found.")
     require_health_access(session, actor, client.id)
-    errors: dict[str, str] = {}
-    goal_value = as_choice(goal, "goal", GOALS, errors, required=True)
-    injury = as_date(injury_date, "injury_date", errors)
-    if injury is not None and injury > local_date(session, now):
-        errors["injury_date"] = "The injury date cannot be in the future."
-    if errors:
-        raise ValidationFailed("Some fields are missing or invalid.", fields=errors)
+    data = parse(NewCourseIn, {"goal": goal, "injury_date": injury_date},
+                 message="Some fields are missing or invalid.")
+    if data.injury_date is not None and data.injury_date > local_date(session, now):
+        raise ValidationFailed("Some fields are missing or invalid.", fields={
+            "injury_date": "The injury date cannot be in the future."})
     course = Course(client_id=client.id, started_at=now, started_by_id=actor.id,
-                    goal=goal_value or "chronic",
-                    injury_date=injury if goal_value == "acute" else None)
+                    goal=data.goal,
+                    injury_date=data.injury_date if data.goal == "acute" else None)
     session.add(course)
     session.flush()
     return course
 
 
 def complete_session(session: Session, booking: Booking, *, actor: User, now: datetime,
-                     record: Mapping[str, Any]) -> SessionRecord:
-    """The booking's therapist (or an admin) completes it with the session record.
+                     record: Mapping[str, Any] | SessionRecordIn) -> SessionRecord:
+    """The booking's therapist (or an admin) completes it with the session record
+    (a :class:`SessionRecordIn`, or a dict of its fields from a page).
 
     Conflict ``not_started`` before the booking's start, ``not_completable`` unless it is
     booked. The session is numbered within the client's current course (a course is
@@ -77,8 +76,10 @@ def complete_session(session: Session, booking: Booking, *, actor: User, now: da
         raise Conflict("The session has not started yet.", code="not_started")
     booking.require("complete")
     course = current_course(session, booking.client_id)
-    clean = clean_record(record, default_goal=course.goal if course else None,
-                          session_day=local_date(session, booking.start_at))
+    data = parse(SessionRecordIn, dict(record) if isinstance(record, Mapping) else record,
+                 message=RECORD_INVALID)
+    clean = data.finish(default_goal=course.goal if course else None,
+                        session_day=local_date(session, booking.start_at))
     if course is None:
         course = Course(client_id=booking.client_id, started_at=now, started_by_id=actor.id,
                         goal=clean["goal"], injury_date=clean["injury_date"])
@@ -98,19 +99,22 @@ def complete_session(session: Session, booking: Booking, *, actor: User, now: da
 
 
 def edit_session_record(session: Session, record: SessionRecord, *, actor: User, now: datetime,
-                        changes: Mapping[str, Any]) -> SessionRecord:
+                        changes: Mapping[str, Any] | SessionRecordPatch) -> SessionRecord:
     """Its author changes a record within 24 h of writing it (Conflict
-    ``edit_window_closed`` afterwards: append an amendment instead)."""
+    ``edit_window_closed`` afterwards: append an amendment instead). ``changes`` holds
+    only the fields to change (a :class:`SessionRecordPatch` or a dict of its fields)."""
     if actor.id != record.author_id:
         raise NotFound("Not found.")
     if now - record.created_at > EDIT_WINDOW:
         raise Conflict("Records can be edited for 24 hours; add an amendment instead.",
                        code="edit_window_closed")
+    patch = parse(SessionRecordPatch, dict(changes) if isinstance(changes, Mapping)
+                  else changes, message=RECORD_INVALID)
     merged = {name: getattr(record, name) for name in RECORD_FIELDS}
-    merged.update(changes)
+    merged.update(patch.model_dump(exclude_unset=True))
     booking = record.booking
-    clean = clean_record(merged, default_goal=None,
-                          session_day=local_date(session, booking.start_at))
+    data = parse(SessionRecordIn, merged, message=RECORD_INVALID)
+    clean = data.finish(default_goal=None, session_day=local_date(session, booking.start_at))
     for name, value in clean.items():
         setattr(record, name, value)
     record.updated_at = now
@@ -126,14 +130,9 @@ def amend_session_record(session: Session, record: SessionRecord, *, actor: User
     if not (actor.id == record.author_id or actor.role == "admin"
             or is_booking_therapist(session, actor, booking)):
         raise NotFound("Not found.")
-    errors: dict[str, str] = {}
-    clean = as_text(text, "text", errors, NOTES_MAX)
-    if not errors and not clean:
-        errors["text"] = "Write the amendment."
-    if errors:
-        raise ValidationFailed("The amendment is missing or too long.", fields=errors)
+    data = parse(AmendmentIn, {"text": text}, message="The amendment is missing or too long.")
     amendment = SessionAmendment(session_record_id=record.id, author_id=actor.id,
-                                 created_at=now, text=clean)
+                                 created_at=now, text=data.text)
     session.add(amendment)
     session.flush()
     session.refresh(record, ["amendments"])
