@@ -24,6 +24,8 @@ from clinic_app.models.booking import Booking
 from clinic_app.models.schedule import Service
 from clinic_app.services import accounts
 from clinic_app.services import admin as svc
+from clinic_app.services import audit
+from clinic_app.services import care
 from clinic_app.services.booking_access import get_booking_for
 from clinic_app.services.settings import clinic_zone
 from clinic_app.services.settings import get_settings
@@ -431,6 +433,17 @@ def booking_reschedule_confirm(booking_id: int) -> Page:
     new_therapist = db.session.get(Therapist, therapist_id) if therapist_id else b.therapist
     return render_template("admin/reschedule_confirm.html", b=b, start=start, form=form,
                            new_therapist=new_therapist, therapist_id=therapist_id)
+
+
+# --- who read a client's health data ---------------------------------------------------------
+
+
+@bp.get("/admin/clients/<int:client_id>/access-log")
+def client_access_log(client_id: int) -> str:
+    """Every staff read of one client's health data: who, what, when (newest first)."""
+    person = care.get_client(db.session, client_id, current_user)  # 404 for a non-client
+    lines = audit.access_log(db.session, person.id)
+    return render_template("admin/access_log.html", person=person, lines=lines)
 
 
 def therapist_choice_int(raw: str | None) -> int | None:
