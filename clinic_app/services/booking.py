@@ -249,8 +249,13 @@ def book(
         raise ValidationFailed("Bookings are made for client accounts.", code="not_a_client",
                                fields={"client_id": "Not a client account."})
     _require_aware(start, "start")
-    if actor.id == client.id:  # before the recommended window: the client must confirm (R5)
-        care.check_early_booking(session, client, start, early_confirmed, now)
+    # Flagged only when the booking really is before the recommended earliest date and
+    # someone confirmed that: the client must (R5); staff decide, but the flag still says
+    # only what happened (an admin's booking used to be flagged every time).
+    if actor.id == client.id:
+        early = care.check_early_booking(session, client, start, early_confirmed, now)
+    else:
+        early = early_confirmed and care.recommended_earliest(session, client, start) is not None
     # One booking at a time per client, so two parallel requests cannot both pass the cap.
     _lock_row(session, User, client.id)
     settings = get_settings(session)
@@ -274,7 +279,7 @@ def book(
         service_id=service.id,
         status=initial_status_for(session, client),
         price_cents=service.price_cents,
-        early_confirmed=early_confirmed,
+        early_confirmed=early,
         booked_by_id=actor.id,
         note=note,
         sequence=0,

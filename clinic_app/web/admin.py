@@ -494,12 +494,21 @@ def book_confirm() -> Page:
     chosen = therapist_choice_int(request.values.get("therapist"))
     slot_therapist = therapist_choice_int(request.values.get("therapist_slot"))
     form = ConfirmForm()
-    if request.method == "POST" and form.validate_on_submit():
+    # Before the client's recommended earliest date: the admin confirms it knowingly, and
+    # only then is the booking flagged "booked before the recommended date".
+    earliest = care.recommended_earliest(db.session, client, start)
+    early_ok = request.form.get("early_ok") == "y"
+    early_error = None
+    status = 200
+    if request.method == "POST" and form.validate_on_submit() and earliest and not early_ok:
+        early_error = "Tick this box to book before the recommended date."
+        status = 422
+    elif request.method == "POST" and form.validate_on_submit():
         try:
             made = booking_svc.book(db.session, client=client, service_id=service.id,
                                     start=start, now=now(),
                                     therapist_id=chosen or slot_therapist, actor=current_user,
-                                    early_confirmed=True)
+                                    early_confirmed=bool(earliest and early_ok))
         except DomainError as exc:
             db.session.rollback()
             flash(exc.message, "error")
@@ -513,4 +522,5 @@ def book_confirm() -> Page:
     therapist_row = db.session.get(Therapist, chosen or slot_therapist or 0)
     return render_template("admin/book_confirm.html", client=client, service=service,
                            start=start, therapist=therapist_row, form=form,
-                           chosen=chosen, slot_therapist=slot_therapist)
+                           chosen=chosen, slot_therapist=slot_therapist, earliest=earliest,
+                           early_ok=early_ok, early_error=early_error), status

@@ -50,6 +50,7 @@ from clinic_app.services.care.followup import next_session_options
 from clinic_app.services.care.followup import override_recommendation
 from clinic_app.services.care.followup import recommendation_dict
 from clinic_app.services.care.followup import recommendation_for_booking
+from clinic_app.services.care.followup import recommended_earliest
 from clinic_app.services.care.inputs import FLAG_AVOID_AREA
 from clinic_app.services.care.inputs import FLAG_CONFIRM_FIRST
 from clinic_app.services.care.inputs import FLAG_LABELS
@@ -177,6 +178,7 @@ __all__ = [
     "recommendation_dict",
     "recommendation_for_booking",
     "recommendation_history",
+    "recommended_earliest",
     "red_flag_labels",
     "require_booking_therapist",
     "require_health_access",

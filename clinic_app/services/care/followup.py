@@ -262,6 +262,19 @@ def next_session_options(session: Session, client: User, now: datetime, *,
     return options
 
 
+def recommended_earliest(session: Session, client: User, start: datetime) -> date | None:
+    """The recommended earliest date when a booking at ``start`` would come before it
+    (a follow-up of the client's last recorded session), else None. Never raises: staff
+    booking on a client's behalf see this as a warning, not a refusal."""
+    rec = current_recommendation(session, client)
+    if rec is None or rec.earliest is None:
+        return None
+    session_booking = session.get(Booking, rec.booking_id)
+    if session_booking is not None and start <= session_booking.start_at:
+        return None  # a booking before the recorded session is not a follow-up
+    return rec.earliest if local_date(session, start) < rec.earliest else None
+
+
 def check_early_booking(session: Session, client: User, start: datetime, confirmed: bool,
                         now: datetime) -> bool:
     """Check a new booking's start against the client's window.
