@@ -14,11 +14,11 @@ from clinic_app.api import bp  # noqa: F401
 from clinic_app.api.core import Email
 from clinic_app.api.core import SingleLineText
 from clinic_app.api.core import endpoint
+from clinic_app.clock import utcnow as now
 from clinic_app.errors import NotAuthenticated
 from clinic_app.extensions import db
 from clinic_app.extensions import limiter
 from clinic_app.services import accounts
-from clinic_app.web.util import now
 
 
 class SignupIn(BaseModel):

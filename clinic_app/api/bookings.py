@@ -23,9 +23,9 @@ from sqlalchemy.orm import selectinload
 from clinic_app.api.core import Id
 from clinic_app.api.core import current_api_user
 from clinic_app.api.core import endpoint
+from clinic_app.clock import utcnow as now
 from clinic_app.errors import BadRequest
 from clinic_app.errors import Forbidden
-from clinic_app.errors import NotFound
 from clinic_app.errors import ValidationFailed
 from clinic_app.extensions import db
 from clinic_app.models.accounts import Role
@@ -37,7 +37,6 @@ from clinic_app.services import booking as booking_service
 from clinic_app.services.settings import clinic_zone
 from clinic_app.validation import has_control_characters
 from clinic_app.validation import instant_problem
-from clinic_app.web.util import now
 
 NAIVE_MESSAGE = "Include the UTC offset, e.g. 2026-12-01T10:00:00+00:00 or ...T10:00:00Z."
 
@@ -157,13 +156,14 @@ LOAD_OPTIONS = (
 
 
 def _client_for(actor: User, client_id: int | None) -> User:
+    """The client to book for; the service decides whether ``actor`` may book for them."""
     if client_id is None or client_id == actor.id:
         return actor
     if actor.role not in (Role.ADMIN.value, Role.THERAPIST.value):
-        raise NotFound("There is no such client.", fields={"client_id": "No such client."})
+        raise booking_service.client_not_found()
     client = db.session.get(User, client_id)
     if client is None or client.role != Role.CLIENT.value or client.anonymised_at is not None:
-        raise NotFound("There is no such client.", fields={"client_id": "No such client."})
+        raise booking_service.client_not_found()
     return client
 
 

@@ -1,5 +1,8 @@
 """API v1: treatment continuity (registered on the api blueprint through @endpoint).
 
+The bodies are the service layer's input models (``services/care/inputs.py``), the same
+ones the pages' input goes through: one validation per input.
+
 Fixed contract (outside clients depend on it): complete a booking, check in, read a
 booking's follow-up window and the client's current recommendation. The rest (intake,
 session record, override) are extras in the same style. Health data: the client, their
@@ -10,18 +13,14 @@ from __future__ import annotations
 
 from datetime import date
 from datetime import datetime
-from typing import Any
-from typing import Literal
 
 from pydantic import BaseModel
-from pydantic import ConfigDict
 from pydantic import Field
-from pydantic import create_model
 
 from clinic_app.api import bp  # noqa: F401
-from clinic_app.api.core import SingleLineText
 from clinic_app.api.core import current_api_user
 from clinic_app.api.core import endpoint
+from clinic_app.clock import utcnow as now
 from clinic_app.errors import NotFound
 from clinic_app.extensions import db
 from clinic_app.models.booking import Booking
@@ -30,47 +29,13 @@ from clinic_app.models.care import Intake
 from clinic_app.models.care import Recommendation
 from clinic_app.models.care import SessionRecord
 from clinic_app.services import care
-from clinic_app.web.util import now
-
-GoalName = Literal["acute", "chronic", "maintenance"]
-ProgressName = Literal["better", "same", "worse"]
-
-
-class SessionRecordIn(BaseModel):
-    """What the therapist did: body regions, muscles, techniques, maximum in-session
-    discomfort 0-10, notes, the client's goal and progress."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    regions: list[str] = Field(default_factory=list, max_length=care.LIST_MAX_ITEMS)
-    muscles: list[str] = Field(default_factory=list, max_length=care.LIST_MAX_ITEMS)
-    techniques: list[str] = Field(default_factory=list, max_length=care.LIST_MAX_ITEMS)
-    intensity: int = Field(ge=0, le=10)
-    notes: str = Field(default="", max_length=care.NOTES_MAX)
-    goal: GoalName | None = None
-    injury_date: date | None = None
-    progress: ProgressName | None = None
-
-
-class SessionRecordPatch(BaseModel):
-    """Fields to change within the 24 h edit window."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    regions: list[str] | None = Field(default=None, max_length=care.LIST_MAX_ITEMS)
-    muscles: list[str] | None = Field(default=None, max_length=care.LIST_MAX_ITEMS)
-    techniques: list[str] | None = Field(default=None, max_length=care.LIST_MAX_ITEMS)
-    intensity: int | None = Field(default=None, ge=0, le=10)
-    notes: str | None = Field(default=None, max_length=care.NOTES_MAX)
-    goal: GoalName | None = None
-    injury_date: date | None = None
-    progress: ProgressName | None = None
-
-
-class AmendmentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    text: str = Field(min_length=1, max_length=care.NOTES_MAX)
+from clinic_app.services.booking_access import get_booking_for
+from clinic_app.services.care.inputs import AmendmentIn
+from clinic_app.services.care.inputs import CheckInIn
+from clinic_app.services.care.inputs import IntakeIn
+from clinic_app.services.care.inputs import OverrideIn
+from clinic_app.services.care.inputs import SessionRecordIn
+from clinic_app.services.care.inputs import SessionRecordPatch
 
 
 class AmendmentOut(BaseModel):
@@ -126,18 +91,6 @@ class CompleteOut(BaseModel):
     follow_up: FollowUpOut
 
 
-class CheckInBody(BaseModel):
-    """The client's answers; ``kind`` 72h is the "still sore?" follow-up."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    soreness: int | None = Field(default=None, ge=0, le=10)
-    red_flags: list[str] = Field(default_factory=list, max_length=len(care.followup.RED_FLAGS))
-    progress: ProgressName | None = None
-    kind: Literal["24h", "72h"] = "24h"
-    still_sore: bool | None = None
-
-
 class CheckInOut(BaseModel):
     id: int
     booking_id: int
@@ -150,32 +103,6 @@ class CheckInOut(BaseModel):
     seek_care: str | None = Field(
         description="Shown to the client when a red flag was reported: contact a doctor.")
     follow_up: FollowUpOut
-
-
-class OverrideIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    earliest: date
-    ideal: date
-    latest: date
-    reason: SingleLineText = Field(min_length=1, max_length=care.REASON_MAX)
-
-
-def _intake_fields() -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for q in care.INTAKE_QUESTIONS:
-        code = str(q["code"])
-        if q["kind"] == "yesno":
-            out[code] = (bool, Field(default=False, description=str(q["label"])))
-        else:
-            out[code] = (str, Field(default="", max_length=care.INTAKE_TEXT_MAX,
-                                    description=str(q["label"])))
-    return out
-
-
-IntakeIn = create_model(  # type: ignore[call-overload]
-    "IntakeIn", __config__=ConfigDict(extra="forbid"), **_intake_fields()
-)
 
 
 class IntakeOut(BaseModel):
@@ -225,16 +152,8 @@ def _intake_out(row: Intake | None) -> IntakeOut:
 
 
 def _visible_booking(booking_id: int) -> Booking:
-    return care.booking_for_viewer(db.session, booking_id, current_api_user())
-
-
-def _own_client_booking(booking_id: int) -> Booking:
-    """The caller's own booking (clients only): anything else is 404."""
-    user = current_api_user()
-    booking = db.session.get(Booking, booking_id)
-    if booking is None or booking.client_id != user.id:
-        raise NotFound("Not found.")
-    return booking
+    """A booking whose health data the caller may see (THE health rule, id guard included)."""
+    return care.booking_for_health(db.session, booking_id, current_api_user())
 
 
 @endpoint("/bookings/<int:booking_id>/complete", "POST", tag="care",
@@ -245,7 +164,7 @@ def care_complete_booking(booking_id: int, body: SessionRecordIn) -> CompleteOut
     booking = _visible_booking(booking_id)
     at = now()
     row = care.complete_session(db.session, booking, actor=current_api_user(), now=at,
-                                record=body.model_dump(exclude_none=True))
+                                record=body)
     rec = care.current_recommendation(db.session, booking.client_id)
     out = CompleteOut(booking_id=booking.id, status=booking.status,
                       session_record=_record_out(row), follow_up=_follow_up_out(rec))
@@ -275,9 +194,8 @@ def care_edit_session_record(booking_id: int, body: SessionRecordPatch) -> Sessi
     row = care.session_record_for(db.session, booking.id)
     if row is None:
         raise NotFound("This session has no record yet.")
-    changes = body.model_dump(exclude_unset=True)
     care.edit_session_record(db.session, row, actor=current_api_user(), now=now(),
-                             changes=changes)
+                             changes=body)
     out = _record_out(row)
     db.session.commit()
     return out
@@ -300,10 +218,11 @@ def care_amend_session_record(booking_id: int, body: AmendmentIn) -> SessionReco
 
 
 @endpoint("/bookings/<int:booking_id>/check-in", "POST", tag="care",
-          summary="The client's soreness check-in after a session", body=CheckInBody,
+          summary="The client's soreness check-in after a session", body=CheckInIn,
           response=CheckInOut, status=201, roles=("client",), errors=(401, 404, 409, 422))
-def care_check_in(booking_id: int, body: CheckInBody) -> CheckInOut:
-    booking = _own_client_booking(booking_id)
+def care_check_in(booking_id: int, body: CheckInIn) -> CheckInOut:
+    # Clients only (the endpoint's roles): the booking rule gives a client their own.
+    booking = get_booking_for(db.session, booking_id, current_api_user())
     row = care.submit_checkin(db.session, booking, kind=body.kind, soreness=body.soreness,
                               red_flags=body.red_flags, progress=body.progress,
                               still_sore=body.still_sore, now=now())
@@ -354,7 +273,7 @@ def care_my_intake() -> IntakeOut:
 @endpoint("/clients/me/intake", "PUT", tag="care", summary="Save your health intake answers",
           body=IntakeIn, response=IntakeOut, roles=("client",), errors=(401, 404, 422))
 def care_save_my_intake(body: BaseModel) -> IntakeOut:
-    row = care.save_intake(db.session, current_api_user(), body.model_dump(), now())
+    row = care.save_intake(db.session, current_api_user(), body, now())
     out = _intake_out(row)
     db.session.commit()
     return out

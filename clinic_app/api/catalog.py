@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from clinic_app.api.bookings import Id
 from clinic_app.api.core import endpoint
+from clinic_app.clock import utcnow as now
 from clinic_app.extensions import db
 from clinic_app.models.accounts import User
 from clinic_app.models.schedule import Service
@@ -22,7 +23,6 @@ from clinic_app.models.schedule import Therapist
 from clinic_app.models.schedule import service_therapists
 from clinic_app.services.availability import MAX_RANGE_DAYS
 from clinic_app.services.availability import search_slots
-from clinic_app.web.util import now
 
 
 class ServiceOut(BaseModel):

@@ -23,6 +23,7 @@ from pydantic import Field
 from pydantic import ValidationError
 
 from clinic_app.api import bp
+from clinic_app.clock import utcnow as now
 from clinic_app.errors import BadRequest
 from clinic_app.errors import DomainError
 from clinic_app.errors import NotAuthenticated
@@ -33,7 +34,6 @@ from clinic_app.models.accounts import User
 from clinic_app.services.accounts import user_for_api_token
 from clinic_app.validation import MAX_ID
 from clinic_app.validation import single_line
-from clinic_app.web.util import now
 
 # Field types shared by the request models of every API module.
 # Ids are 32-bit in the database: a bigger number is a 422, not a driver overflow (a 500).

@@ -11,15 +11,16 @@ from pydantic import Field
 from clinic_app.api import bp  # noqa: F401
 from clinic_app.api.core import current_api_user
 from clinic_app.api.core import endpoint
+from clinic_app.clock import utcnow as now
 from clinic_app.extensions import db
 from clinic_app.services import privacy
-from clinic_app.web.util import now
 
 
 class ExportOut(BaseModel):
     """Everything the clinic holds about you: profile, bookings (ISO 8601 times with
     offset), intake, courses, session records with amendments, check-ins,
-    recommendations and the emails sent to you."""
+    recommendations, the emails sent to you, and who at the clinic read your health
+    data and when (``access_log``)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -34,6 +35,19 @@ class ExportOut(BaseModel):
     check_ins: list[dict[str, Any]]
     recommendations: list[dict[str, Any]]
     emails: list[dict[str, Any]]
+    access_log: list[AccessLogOut]
+
+
+class AccessLogOut(BaseModel):
+    """One read of your health data by clinic staff."""
+
+    at: str = Field(json_schema_extra={"format": "date-time"})
+    who: str
+    role: str
+    what: str
+    action: str
+    record_type: str
+    record_id: int | None
 
 
 class CloseIn(BaseModel):

@@ -25,6 +25,7 @@ from clinic_app.api.bookings import booking_json
 from clinic_app.api.core import SingleLineText
 from clinic_app.api.core import current_api_user
 from clinic_app.api.core import endpoint
+from clinic_app.clock import utcnow as now
 from clinic_app.errors import NotFound
 from clinic_app.errors import ValidationFailed
 from clinic_app.extensions import db
@@ -36,7 +37,6 @@ from clinic_app.services import schedule
 from clinic_app.services.booking import therapist_for_user
 from clinic_app.services.settings import clinic_zone
 from clinic_app.validation import check_dates
-from clinic_app.web.util import now
 
 MAX_BOOKINGS_RANGE_DAYS = 62
 

@@ -1,9 +1,18 @@
-"""Bookings: a client, a therapist, a room and a time."""
+"""Bookings: a client, a therapist, a room and a time, and their status machine.
+
+The status changes only through the methods of :class:`Booking` (``confirm``, ``cancel``,
+``move``, ``complete``, ``mark_no_show``), each checked against :data:`TRANSITIONS`; a
+wrong one raises :class:`InvalidTransition`. The services lock the row, call the method
+and then record the messages. A new state (say ``held``) is one member of
+:class:`BookingStatus`, its entries in ``TRANSITIONS`` (and the CHECK constraint).
+"""
 
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from datetime import datetime
+from datetime import timedelta
 
 from sqlalchemy import Boolean
 from sqlalchemy import CheckConstraint
@@ -20,6 +29,9 @@ from sqlalchemy.orm import relationship
 
 from clinic_app.db import Base
 from clinic_app.db import UTCDateTime
+from clinic_app.errors import Conflict
+from clinic_app.errors import DomainError
+from clinic_app.errors import ValidationFailed
 from clinic_app.models.accounts import User
 from clinic_app.models.schedule import Room
 from clinic_app.models.schedule import Service
@@ -43,6 +55,47 @@ ACTIVE_STATUSES = (
     BookingStatus.NO_SHOW.value,
 )
 _ACTIVE_SQL = "status <> 'cancelled'"
+#: Ids are 32-bit in the database: a larger one (a URL can carry any number) is never a row.
+MAX_ID = 2**31 - 1
+
+
+class InvalidTransition(DomainError):
+    """The booking's status does not allow that change (``code`` per change)."""
+
+
+class InvalidChange(InvalidTransition, ValidationFailed):
+    """422: the request cannot apply to a booking in this state (cancel, move, no-show)."""
+
+
+class ConflictingChange(InvalidTransition, Conflict):
+    """409: the booking has moved on (already completed, no longer pending)."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One change of the status machine: from which statuses, to which one, and the
+    error a wrong start gives (kept as the API has always answered it)."""
+
+    sources: frozenset[str]
+    target: str | None  # None: the status stays (a move)
+    code: str
+    error: type[InvalidTransition]
+    message: str  # formatted with the booking's status, spaces for underscores
+
+
+_CHANGEABLE = frozenset({"pending", "booked"})
+TRANSITIONS: dict[str, Transition] = {
+    "confirm": Transition(frozenset({"pending"}), "booked", "not_pending", ConflictingChange,
+                          "Only a pending booking can be confirmed; this one is {status}."),
+    "cancel": Transition(_CHANGEABLE, "cancelled", "not_cancellable", InvalidChange,
+                         "This booking is {status} and cannot be cancelled."),
+    "move": Transition(_CHANGEABLE, None, "not_cancellable", InvalidChange,
+                       "This booking is {status} and cannot be moved."),
+    "complete": Transition(frozenset({"booked"}), "completed", "not_completable", ConflictingChange,
+                           "A {status} booking cannot be completed."),
+    "mark_no_show": Transition(_CHANGEABLE, "no_show", "invalid_status", InvalidChange,
+                               "This booking is {status}."),
+}
 # Used by the slot search's index-bounded overlap query (see services.availability).
 MAX_BLOCKED_MINUTES = 24 * 60
 
@@ -115,6 +168,67 @@ class Booking(Base):
     therapist: Mapped[Therapist] = relationship()
     service: Mapped[Service] = relationship()
     room: Mapped[Room] = relationship()
+
+    # --- the status machine (the only code that changes ``status``) -------------------------
+
+    def can(self, change: str) -> bool:
+        """Whether ``change`` (a key of TRANSITIONS) is allowed from the current status."""
+        return self.status in TRANSITIONS[change].sources
+
+    def require(self, change: str) -> Transition:
+        """The transition, or InvalidTransition when the current status does not allow it."""
+        transition = TRANSITIONS[change]
+        if self.status not in transition.sources:
+            raise transition.error(
+                transition.message.format(status=str(self.status).replace("_", " ")),
+                code=transition.code)
+        return transition
+
+    def _enter(self, change: str, now: datetime) -> None:
+        transition = self.require(change)
+        if transition.target is not None:
+            self.status = transition.target
+        self.updated_at = now
+
+    def confirm(self, now: datetime) -> None:
+        """pending -> booked (a therapist confirmed the intake); calendars see the change."""
+        self._enter("confirm", now)
+        self.sequence = (self.sequence or 0) + 1
+
+    def cancel(self, now: datetime, *, reason: str = "", late: bool = False) -> None:
+        """pending/booked -> cancelled; ``late`` records a client inside the cutoff."""
+        self._enter("cancel", now)
+        self.late_cancel = late
+        self.cancelled_at = now
+        self.cancel_reason = (reason or "")[:255]
+        self.sequence = (self.sequence or 0) + 1
+
+    def move(self, now: datetime, *, therapist_id: int, room_id: int, start: datetime,
+             end: datetime, buffer_before: timedelta, buffer_after: timedelta) -> None:
+        """A pending/booked booking takes a new time (same id and status, sequence raised)."""
+        self.require("move")
+        self.place(now, therapist_id=therapist_id, room_id=room_id, start=start, end=end,
+                   buffer_before=buffer_before, buffer_after=buffer_after)
+        self.sequence = (self.sequence or 0) + 1
+
+    def place(self, now: datetime, *, therapist_id: int, room_id: int, start: datetime,
+              end: datetime, buffer_before: timedelta, buffer_after: timedelta) -> None:
+        """Set the time held (buffers included); for a new booking, or inside ``move``."""
+        self.therapist_id = therapist_id
+        self.room_id = room_id
+        self.start_at = start
+        self.end_at = end
+        self.blocked_start = start - buffer_before
+        self.blocked_end = end + buffer_after
+        self.updated_at = now
+
+    def complete(self, now: datetime) -> None:
+        """booked -> completed (the therapist recorded the session)."""
+        self._enter("complete", now)
+
+    def mark_no_show(self, now: datetime) -> None:
+        """pending/booked -> no_show (the client did not come)."""
+        self._enter("mark_no_show", now)
 
     @property
     def is_active(self) -> bool:

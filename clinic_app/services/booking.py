@@ -1,4 +1,9 @@
-"""Booking use cases: book, cancel, reschedule, no-show, and who may see a booking.
+"""Booking use cases: book, cancel, reschedule, no-show, confirm and decline pending ones.
+
+Status changes go through the status machine on the model (``Booking.cancel`` etc.): each use
+case locks the row, re-reads it, calls the method and then records the messages
+(``services.notify.events``). Who may see a booking is THE rule in
+``services.booking_access`` (re-exported here as :func:`get_booking_for`).
 
 Every change re-checks the requested time server-side with
 :func:`clinic_app.scheduling.availability.check_start` against busy time read *inside* the
@@ -26,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from clinic_app.errors import Conflict
 from clinic_app.errors import DomainError
 from clinic_app.errors import Forbidden
 from clinic_app.errors import NotFound
@@ -33,14 +39,19 @@ from clinic_app.errors import SlotTaken
 from clinic_app.errors import ValidationFailed
 from clinic_app.models.accounts import Role
 from clinic_app.models.accounts import User
+from clinic_app.models.booking import MAX_ID
 from clinic_app.models.booking import Booking
 from clinic_app.models.booking import BookingStatus
-from clinic_app.models.schedule import Therapist
 from clinic_app.scheduling import availability as pure
+from clinic_app.services import care
 from clinic_app.services.availability import ServiceInfo
 from clinic_app.services.availability import bookable_service
 from clinic_app.services.availability import load_search_data
 from clinic_app.services.availability import load_service
+from clinic_app.services.booking_access import get_booking_for
+from clinic_app.services.booking_access import is_staff as _is_staff
+from clinic_app.services.booking_access import may_see_booking as _may_see
+from clinic_app.services.booking_access import therapist_for_user
 from clinic_app.services.notify import events as notifications
 from clinic_app.services.settings import get_settings
 
@@ -49,10 +60,15 @@ __all__ = [
     "MAX_ID",
     "book",
     "cancel",
+    "client_not_found",
+    "confirm_pending",
+    "decline_pending",
     "get_booking_for",
     "initial_status_for",
     "is_late",
+    "lock",
     "mark_no_show",
+    "may_book_for",
     "reschedule",
     "therapist_for_user",
 ]
@@ -61,7 +77,6 @@ __all__ = [
 CANCELLABLE = (BookingStatus.PENDING.value, BookingStatus.BOOKED.value)
 #: Statuses that count towards a client's cap of upcoming bookings.
 UPCOMING = CANCELLABLE
-MAX_ID = 2**31 - 1
 #: How far ahead an admin's override may book (the horizon is lifted, not abolished).
 OVERRIDE_HORIZON = timedelta(days=3 * 365)
 _ATTEMPTS = 3  # flush retries on PostgreSQL after losing a race for a room
@@ -82,41 +97,24 @@ def initial_status_for(session: Session, client: User) -> str:
     The one place the intake's "confirm first" rule plugs in (a booking then starts as
     ``pending`` until a therapist confirms); the rule lives in ``services.care``.
     """
-    from clinic_app.services.care import initial_status_for as care_status
-
-    return care_status(session, client)
+    return care.initial_status_for(session, client)
 
 
-def therapist_for_user(session: Session, user: User) -> Therapist | None:
-    """The therapist profile of a therapist user (None for anyone else)."""
-    if user.role != Role.THERAPIST.value:
-        return None
-    return session.scalar(select(Therapist).where(Therapist.user_id == user.id))
+def client_not_found() -> NotFound:
+    """The one answer for an unknown client and for one the actor may not book for."""
+    return NotFound("There is no such client.", code="client_not_found",
+                    fields={"client_id": "No such client."})
 
 
-def get_booking_for(session: Session, booking_id: int, user: User) -> Booking:
-    """The booking if ``user`` may see it, else NotFound (also for "not yours").
-
-    Clients see their own, therapists the bookings they give, admins all.
-    """
-    # Out-of-range ids (a URL can carry any number) would overflow the driver.
-    booking = session.get(Booking, booking_id) if 0 < booking_id <= MAX_ID else None
-    if booking is None or not _may_see(session, booking, user):
-        raise NotFound("There is no such booking.")
-    return booking
-
-
-def _may_see(session: Session, booking: Booking, user: User) -> bool:
-    if user.role == Role.ADMIN.value:
+def may_book_for(session: Session, actor: User, client: User) -> bool:
+    """Booking on someone's behalf: admins for any client, a therapist only for a client
+    they already treat (booking a stranger would open the stranger's health data)."""
+    if actor.role == Role.ADMIN.value:
         return True
-    if user.role == Role.THERAPIST.value:
-        therapist = therapist_for_user(session, user)
-        return therapist is not None and booking.therapist_id == therapist.id
-    return booking.client_id == user.id
-
-
-def _is_staff(user: User) -> bool:
-    return user.role in (Role.ADMIN.value, Role.THERAPIST.value)
+    if actor.role != Role.THERAPIST.value:
+        return False
+    therapist = therapist_for_user(session, actor)
+    return therapist is not None and care.is_treating_therapist(session, therapist.id, client.id)
 
 
 def _require_aware(value: datetime, field: str) -> None:
@@ -141,6 +139,12 @@ def _lock_row(session: Session, model: type, row_id: int) -> None:
     session.execute(
         select(model.id).where(model.id == row_id).with_for_update()  # type: ignore[attr-defined]
     )
+
+
+def lock(session: Session, booking: Booking) -> Booking:
+    """Lock the booking's row and re-read it: the status checked is the one changed."""
+    session.refresh(booking, with_for_update=True)
+    return booking
 
 
 def _find_slot(
@@ -204,7 +208,7 @@ def _is_exclusion_violation(exc: DBAPIError) -> bool:
 
 
 def _place(session: Session, booking: Booking, slot: pure.Slot, service: ServiceInfo,
-           now: datetime) -> bool:
+           now: datetime, *, moving: bool = False) -> bool:
     """Put ``booking`` on ``slot`` and flush it in a SAVEPOINT.
 
     Returns False when PostgreSQL's exclusion constraint refused it (a concurrent booking
@@ -214,13 +218,14 @@ def _place(session: Session, booking: Booking, slot: pure.Slot, service: Service
     try:
         # begin_nested() flushes pending work first, so the change is made inside it.
         with session.begin_nested():
-            booking.therapist_id = slot.therapist_id
-            booking.room_id = slot.room_id
-            booking.start_at = slot.start
-            booking.end_at = slot.end
-            booking.blocked_start = slot.start - timedelta(minutes=service.buffer_before_minutes)
-            booking.blocked_end = slot.end + timedelta(minutes=service.buffer_after_minutes)
-            booking.updated_at = now
+            where = {"therapist_id": slot.therapist_id, "room_id": slot.room_id,
+                     "start": slot.start, "end": slot.end,
+                     "buffer_before": timedelta(minutes=service.buffer_before_minutes),
+                     "buffer_after": timedelta(minutes=service.buffer_after_minutes)}
+            if moving:
+                booking.move(now, **where)
+            else:
+                booking.place(now, **where)
             session.add(booking)
             session.flush()
     except DBAPIError as exc:
@@ -257,8 +262,8 @@ def book(
     inactive_service, naive_datetime, not_a_client, reason_required) or SlotTaken (409).
     """
     actor = actor or client
-    if actor.id != client.id and not _is_staff(actor):
-        raise NotFound("There is no such client.", fields={"client_id": "No such client."})
+    if actor.id != client.id and not may_book_for(session, actor, client):
+        raise client_not_found()
     # --- staff booking options (issue 11) ---
     if (not notify and not _is_staff(actor)) or (
             override_rules and actor.role != Role.ADMIN.value):
@@ -274,10 +279,13 @@ def book(
         raise ValidationFailed("Bookings are made for client accounts.", code="not_a_client",
                                fields={"client_id": "Not a client account."})
     _require_aware(start, "start")
-    if actor.id == client.id:  # before the recommended window: the client must confirm (R5)
-        from clinic_app.services.care import check_early_booking
-
-        check_early_booking(session, client, start, early_confirmed, now)
+    # Flagged only when the booking really is before the recommended earliest date and
+    # someone confirmed that: the client must (R5); staff decide, but the flag still says
+    # only what happened (an admin's booking used to be flagged every time).
+    if actor.id == client.id:
+        early = care.check_early_booking(session, client, start, early_confirmed, now)
+    else:
+        early = early_confirmed and care.recommended_earliest(session, client, start) is not None
     # One booking at a time per client, so two parallel requests cannot both pass the cap.
     _lock_row(session, User, client.id)
     settings = get_settings(session)
@@ -301,7 +309,7 @@ def book(
         service_id=service.id,
         status=initial_status_for(session, client),
         price_cents=service.price_cents,
-        early_confirmed=early_confirmed,
+        early_confirmed=early,
         booked_by_id=actor.id,
         note=note,
         notify_client=notify,
@@ -329,10 +337,8 @@ def is_late(booking: Booking, now: datetime, cutoff_hours: int) -> bool:
     return booking.start_at - now < timedelta(hours=cutoff_hours)
 
 
-def _check_changeable(booking: Booking, actor: User, now: datetime, verb: str) -> None:
-    if booking.status not in CANCELLABLE:
-        raise ValidationFailed(f"This booking is {booking.status.replace('_', ' ')} and cannot "
-                               f"be {verb}.", code="not_cancellable")
+def _check_started(booking: Booking, actor: User, now: datetime, verb: str) -> None:
+    """Clients cannot change a session once it has started (staff can)."""
     if booking.start_at <= now and not _is_staff(actor):
         raise ValidationFailed(f"This session has already started and cannot be {verb}.",
                                code="not_cancellable")
@@ -347,17 +353,12 @@ def cancel(session: Session, booking: Booking, *, actor: User, now: datetime,
     """
     if not _may_see(session, booking, actor):
         raise NotFound("There is no such booking.")
-    _lock_row(session, Booking, booking.id)
-    session.refresh(booking)
-    _check_changeable(booking, actor, now, "cancelled")
+    lock(session, booking)
+    if booking.can("cancel"):
+        _check_started(booking, actor, now, "cancelled")
     settings = get_settings(session)
-    booking.status = BookingStatus.CANCELLED.value
-    booking.late_cancel = actor.id == booking.client_id and is_late(
-        booking, now, settings.cancel_cutoff_hours)
-    booking.cancelled_at = now
-    booking.cancel_reason = (reason or "")[:255]
-    booking.sequence += 1
-    booking.updated_at = now
+    booking.cancel(now, reason=reason, late=actor.id == booking.client_id and is_late(
+        booking, now, settings.cancel_cutoff_hours))
     session.flush()
     notifications.booking_cancelled(session, booking, now)
     return booking
@@ -376,9 +377,9 @@ def reschedule(session: Session, booking: Booking, *, new_start: datetime, actor
     if not _may_see(session, booking, actor):
         raise NotFound("There is no such booking.")
     _require_aware(new_start, "start")
-    _lock_row(session, Booking, booking.id)
-    session.refresh(booking)
-    _check_changeable(booking, actor, now, "moved")
+    lock(session, booking)
+    booking.require("move")  # the status first: a cancelled booking is not "too late"
+    _check_started(booking, actor, now, "moved")
     settings = get_settings(session)
     if not _is_staff(actor) and is_late(booking, now, settings.cancel_cutoff_hours):
         raise ValidationFailed(
@@ -397,12 +398,11 @@ def reschedule(session: Session, booking: Booking, *, new_start: datetime, actor
     for _ in range(_ATTEMPTS):
         slot = _find_slot(session, service=service, therapist_ids=(target,), start=new_start,
                           now=now, exclude_booking_id=booking.id)
-        if _place(session, booking, slot, service, now):
+        if _place(session, booking, slot, service, now, moving=True):
             break
     else:
         raise SlotTaken("That time has just been taken. Please pick another.",
                         fields={"start": "No longer available."})
-    booking.sequence += 1
     session.flush()
     notifications.booking_changed(session, booking, old_start, now)
     return booking
@@ -412,15 +412,44 @@ def mark_no_show(session: Session, booking: Booking, *, actor: User, now: dateti
     """Record that the client did not come (staff only, once the session has started)."""
     if not _is_staff(actor) or not _may_see(session, booking, actor):
         raise NotFound("There is no such booking.")
-    _lock_row(session, Booking, booking.id)
-    session.refresh(booking)
-    if booking.status not in CANCELLABLE:
-        raise ValidationFailed(f"This booking is {booking.status.replace('_', ' ')}.",
-                               code="invalid_status")
+    lock(session, booking)
+    booking.require("mark_no_show")
     if booking.start_at > now:
         raise ValidationFailed("A session can be marked as missed once it has started.",
                                code="not_started")
-    booking.status = BookingStatus.NO_SHOW.value
-    booking.updated_at = now
+    booking.mark_no_show(now)
     session.flush()
     return booking
+
+
+def decline_pending(session: Session, booking: Booking, *, actor: User,
+                    now: datetime) -> Booking:
+    """The booking's therapist (or an admin) declines a pending booking after reading the
+    intake: it is cancelled through :func:`cancel` (row lock, not late, the client told).
+    NotFound for anyone else; Conflict ``not_pending`` unless it is pending."""
+    if not _is_staff(actor) or not _may_see(session, booking, actor):
+        raise NotFound("There is no such booking.")
+    lock(session, booking)
+    if booking.status != BookingStatus.PENDING.value:
+        raise Conflict("Only a pending booking can be declined.", code="not_pending")
+    return cancel(session, booking, actor=actor, now=now,
+                  reason="Declined by the therapist after the health intake")
+
+
+def confirm_pending(session: Session, client: User, *, actor: User,
+                    now: datetime) -> list[Booking]:
+    """A treating therapist (or an admin) confirms the client's "confirm first" intake
+    (``care.confirm_intake``); the client's pending bookings become booked and their
+    confirmations go out. Returns those bookings, soonest first."""
+    care.confirm_intake(session, client, actor, now)
+    pending = list(session.scalars(
+        select(Booking).where(Booking.client_id == client.id,
+                              Booking.status == BookingStatus.PENDING.value)
+        .order_by(Booking.start_at).with_for_update()
+    ))
+    for booking in pending:
+        booking.confirm(now)
+    session.flush()
+    for booking in pending:
+        notifications.booking_changed(session, booking, booking.start_at, now)
+    return pending

@@ -38,6 +38,7 @@ from clinic_app.models.outbox import OutboxMessage
 from clinic_app.models.outbox import OutboxStatus
 from clinic_app.security import verify_password
 from clinic_app.services import accounts
+from clinic_app.services import audit
 from clinic_app.services import booking as booking_service
 from clinic_app.services.notify import events as notifications
 from clinic_app.services.settings import clinic_zone
@@ -151,6 +152,9 @@ def export_client_data(session: Session, client: User, now: datetime) -> dict[st
             "kind": m.kind, "subject": m.subject, "status": m.status,
             "created_at": _iso(m.created_at), "sent_at": _iso(m.sent_at),
         } for m in emails],
+        # Who at the clinic read your health data, and when (oldest first).
+        "access_log": [line.to_dict()
+                       for line in audit.access_log(session, client.id, newest_first=False)],
     }
 
 

@@ -24,6 +24,9 @@ from clinic_app.models.booking import Booking
 from clinic_app.models.schedule import Service
 from clinic_app.services import accounts
 from clinic_app.services import admin as svc
+from clinic_app.services import audit
+from clinic_app.services import care
+from clinic_app.services.booking_access import get_booking_for
 from clinic_app.services.settings import clinic_zone
 from clinic_app.services.settings import get_settings
 from clinic_app.validation import parse_id
@@ -347,10 +350,8 @@ def bookings() -> Page:
 
 
 def _booking(booking_id: int) -> Booking:
-    booking = db.session.get(Booking, booking_id)
-    if booking is None:
-        abort(404)
-    return booking
+    """THE booking rule (an admin sees every booking; the id guard makes a huge id a 404)."""
+    return get_booking_for(db.session, booking_id, current_user)
 
 
 @bp.get("/admin/bookings/<int:booking_id>")
@@ -435,6 +436,17 @@ def booking_reschedule_confirm(booking_id: int) -> Page:
                            new_therapist=new_therapist, therapist_id=therapist_id)
 
 
+# --- who read a client's health data ---------------------------------------------------------
+
+
+@bp.get("/admin/clients/<int:client_id>/access-log")
+def client_access_log(client_id: int) -> str:
+    """Every staff read of one client's health data: who, what, when (newest first)."""
+    person = care.get_client(db.session, client_id, current_user)  # 404 for a non-client
+    lines = audit.access_log(db.session, person.id)
+    return render_template("admin/access_log.html", person=person, lines=lines)
+
+
 def therapist_choice_int(raw: str | None) -> int | None:
     return query_id(raw)
 
@@ -483,12 +495,21 @@ def book_confirm() -> Page:
     chosen = therapist_choice_int(request.values.get("therapist"))
     slot_therapist = therapist_choice_int(request.values.get("therapist_slot"))
     form = ConfirmForm()
-    if request.method == "POST" and form.validate_on_submit():
+    # Before the client's recommended earliest date: the admin confirms it knowingly, and
+    # only then is the booking flagged "booked before the recommended date".
+    earliest = care.recommended_earliest(db.session, client, start)
+    early_ok = request.form.get("early_ok") == "y"
+    early_error = None
+    status = 200
+    if request.method == "POST" and form.validate_on_submit() and earliest and not early_ok:
+        early_error = "Tick this box to book before the recommended date."
+        status = 422
+    elif request.method == "POST" and form.validate_on_submit():
         try:
             made = booking_svc.book(db.session, client=client, service_id=service.id,
                                     start=start, now=now(),
                                     therapist_id=chosen or slot_therapist, actor=current_user,
-                                    early_confirmed=True)
+                                    early_confirmed=bool(earliest and early_ok))
         except DomainError as exc:
             db.session.rollback()
             flash(exc.message, "error")
@@ -502,4 +523,5 @@ def book_confirm() -> Page:
     therapist_row = db.session.get(Therapist, chosen or slot_therapist or 0)
     return render_template("admin/book_confirm.html", client=client, service=service,
                            start=start, therapist=therapist_row, form=form,
-                           chosen=chosen, slot_therapist=slot_therapist)
+                           chosen=chosen, slot_therapist=slot_therapist, earliest=earliest,
+                           early_ok=early_ok, early_error=early_error), status

@@ -2,7 +2,8 @@
 
 GET shows the questions (soreness 0-10, the red-flag checklist, progress; the 72 h
 variant asks "still sore?"), POST stores the answers once. A red flag shows the
-seek-care text; otherwise the client sees the recommended window.
+seek-care text; otherwise the client sees the recommended window. Once submitted, the
+link shows only "thank you": it needs no login, so it must not show the answers again.
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ class StillSoreForm(FlaskForm):
 
 
 def _done(booking, checkin, status: int = 200, already: bool = False):  # type: ignore[no-untyped-def]
+    """The answer to a submission. ``already``: the link is used again after its check-in
+    was submitted; whoever holds it then sees only "thank you" (no answers, red flags,
+    advice or window: the link needs no login)."""
+    if already:
+        return render_template("checkin/done.html", already=True, red_flag=False), status
     rec = care.current_recommendation(db.session, booking.client_id)
     if rec is not None and rec.booking_id != booking.id:
         rec = None  # not recorded yet: an older session's window would mislead

@@ -38,6 +38,7 @@ from clinic_app.models.schedule import Service
 from clinic_app.models.schedule import Therapist
 from clinic_app.scheduling.availability import Slot
 from clinic_app.services.booking import initial_status_for
+from clinic_app.services.booking_access import get_booking_for
 from clinic_app.services.notify.messages import booking_terms
 from clinic_app.services.settings import clinic_zone
 from clinic_app.services.settings import get_settings
@@ -168,8 +169,6 @@ def _bookable_service(service_id: int) -> Service:
 
 def _my_booking(booking_id: int) -> Booking:
     """The client's own booking; 404 for anyone else's (nobody learns it exists)."""
-    from clinic_app.services.booking import get_booking_for
-
     return get_booking_for(db.session, booking_id, current_user)
 
 

@@ -34,6 +34,11 @@ from clinic_app.models.booking import BookingStatus
 from clinic_app.models.care import Intake
 from clinic_app.models.care import SessionRecord
 from clinic_app.models.schedule import Therapist
+from clinic_app.services import booking as booking_service
+from clinic_app.services import calendar as calendar_service
+from clinic_app.services import care
+from clinic_app.services import schedule
+from clinic_app.services.audit import record_read
 from clinic_app.services.settings import clinic_zone
 from clinic_app.services.staff_calendar import covered_bookings
 from clinic_app.web.fields import query_date
@@ -98,17 +103,16 @@ def _annotations(bookings: list[Booking]) -> tuple[dict[int, list[str]], set[int
 
     Showing the flags is a staff read of health data: it is audited per client shown.
     """
-    from clinic_app.services.audit import record_read
-    from clinic_app.services.care import FLAG_LABELS
-
     client_ids = {b.client_id for b in bookings}
     if not client_ids:
         return {}, set()
     flags: dict[int, list[str]] = {}
     moment = now()
-    for row in db.session.scalars(select(Intake).where(Intake.client_id.in_(client_ids))):
+    # Flags are health data: only for the clients this therapist treats (THE health rule).
+    treated = care.treated_client_ids(db.session, _me().id, client_ids)
+    for row in db.session.scalars(select(Intake).where(Intake.client_id.in_(treated))):
         if row.flags:
-            flags[row.client_id] = [FLAG_LABELS.get(f, f) for f in row.flags]
+            flags[row.client_id] = [care.FLAG_LABELS.get(f, f) for f in row.flags]
             record_read(db.session, current_user, "read:intake_flags", row.client_id,
                         "intake", row.id, moment)
     firsts = {client_id: first for client_id, first in db.session.execute(
@@ -169,8 +173,6 @@ def week() -> str:
 
 
 def _hours_page(hours_form: HoursForm, off_form: TimeOffForm, status: int = 200) -> Page:
-    from clinic_app.services import schedule
-
     therapist = _me()
     today = _today()
     upcoming = schedule.upcoming_hours(db.session, therapist, today)
@@ -189,8 +191,6 @@ def _hours_page(hours_form: HoursForm, off_form: TimeOffForm, status: int = 200)
 @bp.route("/therapist/hours", methods=["GET", "POST"])
 def hours() -> Page:
     """Weekly hours (several ranges per weekday), from a date; time off below."""
-    from clinic_app.services import schedule
-
     therapist = _me()
     today = _today()
     if request.method == "GET":
@@ -229,8 +229,6 @@ def hours() -> Page:
 @bp.post("/therapist/time-off")
 def time_off_new() -> Page:
     """Add time off (whole days, or some hours of them)."""
-    from clinic_app.services import schedule
-
     therapist = _me()
     form = TimeOffForm()
     if form.validate_on_submit():
@@ -262,8 +260,6 @@ def time_off_new() -> Page:
 @bp.post("/therapist/time-off/<int:override_id>/delete")
 def time_off_delete(override_id: int) -> Response:
     """Remove one of the therapist's own time-off entries (404 for anyone else's)."""
-    from clinic_app.services import schedule
-
     if not ConfirmForm().validate_on_submit():
         abort(400)
     schedule.delete_time_off(db.session, _me(), override_id)
@@ -276,9 +272,7 @@ def time_off_delete(override_id: int) -> Response:
 
 
 def _my_booking(booking_id: int) -> Booking:
-    from clinic_app.services.booking import get_booking_for
-
-    return get_booking_for(db.session, booking_id, current_user)
+    return booking_service.get_booking_for(db.session, booking_id, current_user)
 
 
 class AmendmentForm(FlaskForm):
@@ -308,17 +302,13 @@ def _record_from_form(form: SessionRecordForm) -> dict[str, Any]:
 
 
 def _editable(record: SessionRecord, moment: datetime) -> bool:
-    from clinic_app.services.care import EDIT_WINDOW
-
-    return record.author_id == current_user.id and moment - record.created_at <= EDIT_WINDOW
+    return record.author_id == current_user.id and moment - record.created_at <= care.EDIT_WINDOW
 
 
 def _booking_page(b: Booking, record_form: SessionRecordForm | None = None,
                   override_form: OverrideForm | None = None, status: int = 200,
                   edit_form: SessionRecordForm | None = None,
                   amend_form: AmendmentForm | None = None) -> Page:
-    from clinic_app.services import care
-
     moment = now()
     intake = care.get_intake(db.session, b.client, current_user, moment)
     record = care.get_session_record(db.session, b, current_user, moment)
@@ -355,8 +345,6 @@ def booking(booking_id: int) -> Page:
 @bp.post("/therapist/bookings/<int:booking_id>/complete")
 def complete(booking_id: int) -> Page:
     """Complete the session with its record; the follow-up window is computed."""
-    from clinic_app.services import care
-
     b = _my_booking(booking_id)
     form = SessionRecordForm()
     if form.validate_on_submit():
@@ -375,8 +363,6 @@ def complete(booking_id: int) -> Page:
 
 
 def _my_record(b: Booking) -> SessionRecord:
-    from clinic_app.services import care
-
     record = care.get_session_record(db.session, b, current_user, now())
     if record is None:
         abort(404)
@@ -409,8 +395,6 @@ def _change_record(booking_id: int, form: FlaskForm, form_name: str, change: Any
 @bp.post("/therapist/bookings/<int:booking_id>/record")
 def edit_record(booking_id: int) -> Page:
     """Change the session record within 24 h of writing it (its author only)."""
-    from clinic_app.services import care
-
     form = SessionRecordForm()
     return _change_record(
         booking_id, form, "edit_form",
@@ -422,8 +406,6 @@ def edit_record(booking_id: int) -> Page:
 @bp.post("/therapist/bookings/<int:booking_id>/amendments")
 def amend_record(booking_id: int) -> Page:
     """Add a dated amendment to the session record (the record itself stays as written)."""
-    from clinic_app.services import care
-
     form = AmendmentForm()
     return _change_record(
         booking_id, form, "amend_form",
@@ -435,13 +417,11 @@ def amend_record(booking_id: int) -> Page:
 @bp.post("/therapist/bookings/<int:booking_id>/no-show")
 def no_show(booking_id: int) -> Response:
     """Record that the client did not come."""
-    from clinic_app.services.booking import mark_no_show
-
     b = _my_booking(booking_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        mark_no_show(db.session, b, actor=current_user, now=now())
+        booking_service.mark_no_show(db.session, b, actor=current_user, now=now())
     except DomainError as exc:
         db.session.rollback()
         flash(exc.message, "error")
@@ -454,8 +434,6 @@ def no_show(booking_id: int) -> Response:
 @bp.post("/therapist/bookings/<int:booking_id>/followup")
 def followup(booking_id: int) -> Page:
     """Override the recommended window for the next session, with a reason."""
-    from clinic_app.services import care
-
     b = _my_booking(booking_id)
     form = OverrideForm()
     if form.validate_on_submit():
@@ -478,13 +456,11 @@ def followup(booking_id: int) -> Page:
 @bp.post("/therapist/bookings/<int:booking_id>/decline")
 def decline(booking_id: int) -> Response:
     """Decline a pending booking (after reading the intake); the client is told."""
-    from clinic_app.services import care
-
     b = _my_booking(booking_id)
     if not DeclineForm().validate_on_submit():
         abort(400)
     try:
-        care.decline_pending(db.session, b, current_user, now())
+        booking_service.decline_pending(db.session, b, actor=current_user, now=now())
     except DomainError as exc:
         db.session.rollback()
         flash(exc.message, "error")
@@ -499,16 +475,12 @@ def decline(booking_id: int) -> Response:
 
 
 def _my_client(client_id: int) -> User:
-    from clinic_app.services import care
-
     return care.get_client(db.session, client_id, current_user)
 
 
 @bp.get("/therapist/clients/<int:client_id>")
 def client(client_id: int) -> str:
     """A client's treatment timeline, with the soreness trend drawn as SVG."""
-    from clinic_app.services import care
-
     person = _my_client(client_id)
     timeline = care.client_timeline(db.session, person, current_user, now())
     db.session.commit()
@@ -543,13 +515,12 @@ def _trend(points: list[dict[str, Any]]) -> dict[str, Any]:
 @bp.post("/therapist/clients/<int:client_id>/confirm-intake")
 def confirm_intake(client_id: int) -> Response:
     """Confirm a "confirm first" intake: the client's pending bookings become booked."""
-    from clinic_app.services import care
-
     person = _my_client(client_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
-        confirmed = care.confirm_intake(db.session, person, current_user, now())
+        confirmed = booking_service.confirm_pending(db.session, person, actor=current_user,
+                                                    now=now())
     except DomainError as exc:
         db.session.rollback()
         flash(exc.message, "error")
@@ -565,8 +536,6 @@ def confirm_intake(client_id: int) -> Response:
 @bp.get("/therapist/review")
 def review() -> str:
     """Pending "confirm first" bookings, red flags, referrals and reviews, urgent first."""
-    from clinic_app.services import care
-
     items = care.review_queue(db.session, _me(), now())
     db.session.commit()
     return render_template("therapist/review.html", items=items, confirm_form=ConfirmForm(),
@@ -579,19 +548,16 @@ def review() -> str:
 @bp.get("/therapist/calendar")
 def calendar() -> str:
     """The private calendar feed URL, to copy into a calendar app."""
-    from clinic_app.services.calendar import feed_url
-
-    return render_template("therapist/calendar.html", url=feed_url(_me()), form=ConfirmForm())
+    return render_template("therapist/calendar.html", url=calendar_service.feed_url(_me()),
+                           form=ConfirmForm())
 
 
 @bp.post("/therapist/calendar/regenerate")
 def calendar_regenerate() -> Response:
     """A new feed URL; the old one stops working at once."""
-    from clinic_app.services.calendar import regenerate_feed_token
-
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    regenerate_feed_token(db.session, _me())
+    calendar_service.regenerate_feed_token(db.session, _me())
     db.session.commit()
     flash("New calendar address created. The old one no longer works: update your calendar "
           "app.", "success")

@@ -1,7 +1,7 @@
 """Outbox rows as intents rendered at send time; worker job status
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-01
 
 An outbox row records what is to be said (kind, booking, recipient, due time, key and
@@ -16,7 +16,7 @@ from alembic import op
 import clinic_app.db
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """The front desk: phone-only clients, staff booking options, private notes
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0004
 Create Date: 2026-12-01
 
 A client created at the desk may have a phone number and no email (users.email becomes

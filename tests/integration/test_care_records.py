@@ -162,16 +162,25 @@ def test_intake_confirm_first_makes_bookings_pending(app, db, client, clock, cli
     queue = care.review_queue(db.session, clinic.t1, clock.now())
     assert [i.kind for i in queue] == ["confirm_first", "confirm_first"]
     assert care.review_queue(db.session, clinic.t2, clock.now()) == []
-    # Declining one cancels it; confirming the intake books the rest.
+    # Declining one cancels it (the normal cancel path); confirming the intake books the rest.
     with pytest.raises(NotFound):
-        care.decline_pending(db.session, second, clinic.t2.user, clock.now())
-    care.decline_pending(db.session, second, clinic.t1.user, clock.now())
+        booking_service.decline_pending(db.session, second, actor=clinic.t2.user,
+                                        now=clock.now())
+    with pytest.raises(NotFound):
+        booking_service.decline_pending(db.session, second, actor=clinic.client,
+                                        now=clock.now())
+    booking_service.decline_pending(db.session, second, actor=clinic.t1.user, now=clock.now())
     assert second.status == "cancelled" and not second.late_cancel
+    assert second.cancel_reason == "Declined by the therapist after the health intake"
+    assert second.sequence == 1 and second.cancelled_at == clock.now()
     with pytest.raises(Conflict):
-        care.decline_pending(db.session, second, clinic.t1.user, clock.now())
+        booking_service.decline_pending(db.session, second, actor=clinic.t1.user,
+                                        now=clock.now())
     with pytest.raises(NotFound):
-        care.confirm_intake(db.session, clinic.client, clinic.client, clock.now())
-    confirmed = care.confirm_intake(db.session, clinic.client, clinic.t1.user, clock.now())
+        booking_service.confirm_pending(db.session, clinic.client, actor=clinic.client,
+                                        now=clock.now())
+    confirmed = booking_service.confirm_pending(db.session, clinic.client,
+                                                actor=clinic.t1.user, now=clock.now())
     db.session.commit()
     assert [b.id for b in confirmed] == [response.json["id"]]
     assert db.session.get(Booking, response.json["id"]).status == "booked"
@@ -186,7 +195,8 @@ def test_intake_confirm_first_makes_bookings_pending(app, db, client, clock, cli
     db.session.rollback()
     no_flag = make_clinic(app, therapists=1, rooms=1).client
     with pytest.raises(Conflict):
-        care.confirm_intake(db.session, no_flag, clinic.admin, clock.now())
+        booking_service.confirm_pending(db.session, no_flag, actor=clinic.admin,
+                                        now=clock.now())
 
 
 def test_review_queue(app, db, clock, clinic):

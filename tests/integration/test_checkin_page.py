@@ -40,7 +40,7 @@ def test_24h_check_in_shows_the_window(app, db, client, session_done):
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert "How sore are you today?" in text
-    for label in care.followup.RED_FLAGS.values():
+    for label in care.followup_rules.RED_FLAGS.values():
         assert label.replace(",", "") in text.replace(",", "") or label in text
     assert "still sore" not in text.lower()
     missing = client.post(path, data={"progress": "same"})
@@ -139,3 +139,23 @@ def test_cancelled_booking_link_is_invalid(app, db, client, clinic, clock, sessi
     session_done.status = "cancelled"
     db.session.commit()
     assert client.get(checkin_path(app, session_done)).status_code == 400
+
+
+def test_the_link_after_submission_shows_only_thank_you(app, db, client, session_done):
+    """Issue 9 item 12: whoever holds the link later sees no answers and no red flags."""
+    path = checkin_path(app, session_done)
+    done = client.post(path, data={"soreness": "7",
+                                   "red_flags": ["breathless_chest_pain", "fever"]})
+    assert done.status_code == 200 and "Sudden breathlessness" in done.get_data(as_text=True)
+    for again in (client.get(path), client.post(path, data={"soreness": "1"})):
+        text = again.get_data(as_text=True)
+        assert "We already have your answers" in text and "Thank you" in text
+        for leak in ("Sudden breathlessness", "Fever", "You reported", "seek medical advice",
+                     "Your next session", "Do not book another massage"):
+            assert leak not in text, leak
+    # A check-in without red flags: no window either on a later visit.
+    later = checkin_path(app, session_done, "72h")
+    app.extensions["clock"].set(session_done.end_at + timedelta(hours=72))
+    client.post(later, data={"still_sore": "no"})
+    text = client.get(later).get_data(as_text=True)
+    assert "We already have your answers" in text and "Your next session" not in text
