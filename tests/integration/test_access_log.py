@@ -11,10 +11,10 @@ import pytest
 
 from clinic_app.services import care
 from tests.api_contract import assert_documented
-from tests.booking_factories import make_clinic
-from tests.booking_factories import token_for
-from tests.care_factories import recorded_session
-from tests.pages_factories import login
+from tests.factories.accounts import login
+from tests.factories.accounts import token_for
+from tests.factories.booking import make_clinic
+from tests.factories.care import recorded_session
 
 MON = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
 

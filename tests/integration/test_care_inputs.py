@@ -16,11 +16,11 @@ from clinic_app.errors import ValidationFailed
 from clinic_app.services import care
 from clinic_app.services.care import inputs
 from tests.api_contract import assert_documented
-from tests.booking_factories import make_clinic
-from tests.booking_factories import raw_booking
-from tests.booking_factories import token_for
-from tests.care_factories import recorded_session
-from tests.pages_factories import login
+from tests.factories.accounts import login
+from tests.factories.accounts import token_for
+from tests.factories.booking import make_clinic
+from tests.factories.booking import raw_booking
+from tests.factories.care import recorded_session
 
 MON = datetime(2026, 11, 23, 10, tzinfo=UTC)
 

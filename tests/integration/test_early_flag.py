@@ -13,10 +13,10 @@ from sqlalchemy import text
 from clinic_app.models import Booking
 from clinic_app.services import booking as booking_service
 from clinic_app.services import privacy
-from tests.booking_factories import make_clinic
-from tests.booking_factories import token_for
-from tests.care_factories import recorded_session
-from tests.pages_factories import login
+from tests.factories.accounts import login
+from tests.factories.accounts import token_for
+from tests.factories.booking import make_clinic
+from tests.factories.care import recorded_session
 
 MON = datetime(2026, 11, 23, 13, tzinfo=UTC)  # a recorded session: earliest is later that week
 EARLY = datetime(2026, 11, 24, 14, tzinfo=UTC)  # the day after: before the earliest date
