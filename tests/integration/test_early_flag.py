@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC
 from datetime import datetime
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy import text
 
@@ -76,6 +77,7 @@ def test_a_confirmation_flag_without_an_early_time_is_not_stored(app, db, client
     assert staff.early_confirmed is False
 
 
+@pytest.mark.real_db  # the migration runs on its own connection
 def test_the_migration_clears_flags_staff_bookings_never_earned(app, db, clock):
     """0003 resets early_confirmed on bookings someone else made; the client's own stay."""
     import importlib.util
