@@ -139,7 +139,11 @@ def test_client_journey_signup_to_cancel(site, new_page):
     site.shot(page, "client-appointments")
     page.get_by_role("link", name=re.compile("Thu 26 Nov 2026, 14:00")).click()
     site.audit(page)
-    page.get_by_role("button", name="Cancel appointment").click()
+    # Cancelling asks first: the button opens the question, a second button confirms.
+    page.get_by_role("button", name="Cancel appointment…").click()
+    expect(page.get_by_text("Cancel your appointment on Thursday 26 November")).to_be_visible()
+    site.audit(page)
+    page.get_by_role("button", name="Yes, cancel it").click()
     expect(page.get_by_text("Your appointment is cancelled")).to_be_visible()
     expect(page.get_by_text("No upcoming appointments")).to_be_visible()
     site.audit(page)
@@ -289,3 +293,42 @@ def test_booking_path_at_phone_width(site, new_page):
     no_sideways_scroll()
     site.audit(page)
     site.shot(page, "phone-times")
+
+
+def test_phone_day_choice_brings_times_into_view_and_focus(site, new_page):
+    _, _, service = _clinic(site, "focus")
+    make_user(site.app, name="Fran Focus", email="fran@example.com")
+    db.session.commit()
+    page = new_page(viewport=PHONE, is_mobile=True, has_touch=True)
+    site.log_in(page, "fran@example.com")
+    # The header is compact: the links sit in a menu that opens without JavaScript.
+    header = page.evaluate("document.querySelector('header').getBoundingClientRect().height")
+    assert header < 100, f"the header takes {header}px at 390px"
+    page.get_by_text("Menu", exact=True).click()
+    expect(page.get_by_role("link", name="Book", exact=True)).to_be_visible()
+    site.audit(page)
+    page.goto(site.url(f"/book/{service.id}/times?therapist=any"))
+    site.audit(page)
+    page.get_by_role("link", name=re.compile("^Wed 25 Nov")).click()
+    heading = page.get_by_role("heading", name="Times on Wednesday 25 November")
+    expect(heading).to_be_focused()
+    expect(heading).to_be_in_viewport()
+    expect(page.get_by_role("heading", name="Morning")).to_be_visible()
+    assert "day=2026-11-25" in page.url  # htmx pushed the address: back and reload work
+    site.audit(page)
+    site.shot(page, "phone-day-times")
+    # Without JavaScript the same link is a plain page load with an anchor to the times.
+    link = page.get_by_role("link", name=re.compile("^Thu 26 Nov"))
+    href = link.get_attribute("href")
+    assert href and href.endswith("#picker-times")
+    page.goto(site.url(href))
+    expect(page.get_by_role("heading", name="Times on Thursday 26 November")).to_be_in_viewport()
+    assert page.evaluate("window.scrollY") > 0  # scrolled down to them
+    site.audit(page)
+    # The month view marks the days with free times.
+    page.get_by_role("link", name="Show the whole month").click()
+    expect(page.get_by_role("table")).to_be_visible()
+    expect(page.get_by_role("link", name=re.compile("^Thursday 26 November \\d+ times"))) \
+        .to_be_visible()
+    site.audit(page)
+    site.shot(page, "phone-month")
