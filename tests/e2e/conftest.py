@@ -116,6 +116,14 @@ class Site:
         assert not problems, f"axe-core on {page.url}:\n" + "\n".join(problems)
 
     @staticmethod
+    def no_sideways_scroll(page: Page) -> None:
+        """The rendered page (styles applied) is no wider than its viewport."""
+        page.wait_for_load_state("load")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        limit = page.viewport_size["width"] if page.viewport_size else PHONE["width"]
+        assert width <= limit, f"{page.url} is {width}px wide on a {limit}px screen"
+
+    @staticmethod
     def shot(page: Page, name: str) -> None:
         """Save a full-page screenshot ``<name>.png`` in SCREENSHOTS (overwritten each run)."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -272,25 +272,20 @@ def test_booking_path_at_phone_width(site, new_page):
     site.audit(page)
     page.get_by_role("link", name=re.compile("First available")).click()
 
-    def no_sideways_scroll():
-        page.wait_for_load_state("load")  # measure the rendered page, styles applied
-        width = page.evaluate("document.documentElement.scrollWidth")
-        assert width <= PHONE["width"], f"{page.url} is {width}px wide on a 390px screen"
-
     expect(page.get_by_role("heading", name=re.compile("^Times on"))).to_be_visible()
-    no_sideways_scroll()  # the day and time picker
+    site.no_sideways_scroll(page)  # the day and time picker
     site.audit(page)
     _pick_first_time(page)
     expect(page.get_by_role("heading", name="Confirm your booking")).to_be_visible()
-    no_sideways_scroll()
+    site.no_sideways_scroll(page)
     site.audit(page)
     site.shot(page, "phone-confirm")
     page.get_by_role("button", name="Book this appointment").click()
     expect(page.get_by_role("heading", name="You're booked")).to_be_visible()
-    no_sideways_scroll()
+    site.no_sideways_scroll(page)
     site.audit(page)
     page.goto(site.url(f"/book/{service.id}/times?therapist=any"))
-    no_sideways_scroll()
+    site.no_sideways_scroll(page)
     site.audit(page)
     site.shot(page, "phone-times")
 

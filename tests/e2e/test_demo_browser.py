@@ -25,12 +25,6 @@ def seeded(site):
     return site
 
 
-def _no_sideways_scroll(page):
-    page.wait_for_load_state("load")
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= PHONE["width"], f"{page.url} is {width}px wide on a 390px screen"
-
-
 def test_demo_client_course_at_phone_width(seeded, new_page):
     site = seeded
     page = new_page(viewport=PHONE, is_mobile=True, has_touch=True)
@@ -38,13 +32,13 @@ def test_demo_client_course_at_phone_width(seeded, new_page):
     expect(page.get_by_role("heading", name="Your next session")).to_be_visible()
     expect(page.get_by_text(re.compile("recommends your next session between"))).to_be_visible()
     expect(page.get_by_text("ideal day")).to_be_visible()
-    _no_sideways_scroll(page)
+    site.no_sideways_scroll(page)
     site.audit(page)
     site.shot(page, "phone-appointments")
     # The window's link opens the picker capped to the window.
     page.get_by_role("link", name="See every time in this window").click()
     expect(page.get_by_text("the end of your recommended window")).to_be_visible()
-    _no_sideways_scroll(page)
+    site.no_sideways_scroll(page)
     site.audit(page)
     page.go_back()
     site.audit(page)
@@ -61,7 +55,7 @@ def test_demo_client_course_at_phone_width(seeded, new_page):
     page.get_by_role("button", name="Save name and phone").click()
     expect(page.get_by_text("Your name and phone number are saved")).to_be_visible()
     expect(page.get_by_label("Phone (optional)")).to_have_value("07700 900456")
-    _no_sideways_scroll(page)
+    site.no_sideways_scroll(page)
     site.audit(page)
     site.shot(page, "phone-account")
 
@@ -73,7 +67,7 @@ def test_demo_client_course_at_phone_width(seeded, new_page):
     expect(scale).to_be_visible()
     boxes = [scale.get_by_role("radio", name=str(n), exact=True).bounding_box() for n in (0, 10)]
     assert boxes[0] and boxes[1] and abs(boxes[0]["y"] - boxes[1]["y"]) < 2  # one row
-    _no_sideways_scroll(page)
+    site.no_sideways_scroll(page)
     site.audit(page)
     site.shot(page, "phone-checkin")
     scale.get_by_role("radio", name="2", exact=True).check()
@@ -101,6 +95,6 @@ def test_demo_therapist_trend_and_admin_dashboard(seeded, new_page):
     admin = new_page(viewport=PHONE, is_mobile=True, has_touch=True)
     site.log_in(admin, "admin@clinic.example", demo.DEMO_PASSWORD)
     expect(admin.get_by_role("heading", name=re.compile("The week of"))).to_be_visible()
-    _no_sideways_scroll(admin)
+    site.no_sideways_scroll(admin)
     site.audit(admin)
     site.shot(admin, "phone-admin-dashboard")
