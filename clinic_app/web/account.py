@@ -19,12 +19,17 @@ from flask_login import logout_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import PasswordField
+from wtforms import StringField
+from wtforms import TelField
 from wtforms.validators import DataRequired
+from wtforms.validators import Length
+from wtforms.validators import Optional
 
 from clinic_app.errors import DomainError
 from clinic_app.extensions import db
 from clinic_app.services import accounts
 from clinic_app.services import privacy
+from clinic_app.services import profile
 from clinic_app.web.forms import ChangeEmailForm
 from clinic_app.web.forms import ChangePasswordForm
 from clinic_app.web.forms import ConfirmForm
@@ -41,8 +46,18 @@ class CloseAccountForm(FlaskForm):
     password = PasswordField("Your password", validators=[DataRequired()])
 
 
+class ContactDetailsForm(FlaskForm):
+    """The name and phone number the clinic uses (no password needed to change them)."""
+
+    name = StringField("Full name", validators=[DataRequired("Enter your name."),
+                                                Length(max=profile.NAME_MAX)])
+    phone = TelField("Phone (optional)", validators=[Optional(), Length(max=profile.PHONE_MAX)])
+
+
 def _page(status: int = 200, **forms: object) -> tuple[str, int]:
     context = {
+        "details_form": ContactDetailsForm(prefix="cd", data={
+            "name": current_user.name, "phone": current_user.phone or ""}),
         "password_form": ChangePasswordForm(prefix="pw"),
         "email_form": ChangeEmailForm(prefix="em"),
         "prefs_form": PreferencesForm(prefix="pr", wants_prompts=current_user.wants_prompts),
@@ -57,6 +72,25 @@ def _page(status: int = 200, **forms: object) -> tuple[str, int]:
 @login_required
 def overview() -> tuple[str, int]:
     return _page()
+
+
+@bp.post("/details")
+@login_required
+def change_details() -> Response | tuple[str, int]:
+    """Change the name and phone number (the email has its own confirmation flow)."""
+    form = ContactDetailsForm(prefix="cd")
+    if form.validate_on_submit():
+        try:
+            profile.update_contact_details(db.session, current_user, name=form.name.data or "",
+                                           phone=form.phone.data)
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+        else:
+            db.session.commit()
+            flash("Your name and phone number are saved.", "success")
+            return redirect(url_for("account.overview"))
+    return _page(422, details_form=form)
 
 
 @bp.post("/password")

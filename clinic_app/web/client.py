@@ -15,6 +15,7 @@ from datetime import date
 from datetime import datetime
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint
@@ -60,39 +61,81 @@ WINDOW_DAYS = 14
 
 @dataclass
 class Picker:
-    """A 14-day window of openings and the times on the selected day (clinic zone)."""
+    """A window of openings (14 days, or one calendar month with ``?view=month``) and the
+    times on the selected day (clinic zone). ``?until=`` caps the window (the follow-up
+    window's last day, from the "your next session" card)."""
 
     zone: ZoneInfo
     first: date
+    last: date
     days: list[tuple[date, int]] = field(default_factory=list)  # (local date, start times)
     day: date | None = None
     times: list[Slot] = field(default_factory=list)
     error: str | None = None
     therapist_names: dict[int, str] = field(default_factory=dict)
     today: date | None = None
-
-    @property
-    def last(self) -> date:
-        return self.first + timedelta(days=WINDOW_DAYS - 1)
+    month: bool = False
+    until: date | None = None
+    chosen_day: bool = False  # the visitor picked the day (bring its times into view)
 
     @property
     def can_go_back(self) -> bool:
         return self.today is None or self.first > self.today
 
     @property
+    def can_go_forward(self) -> bool:
+        return self.until is None or self.last < self.until
+
+    @property
     def prev_first(self) -> date:
+        if self.month:
+            return (self.first.replace(day=1) - timedelta(days=1)).replace(day=1)
         return self.first - timedelta(days=WINDOW_DAYS)
 
     @property
     def next_first(self) -> date:
+        if self.month:
+            return _month_end(self.first) + timedelta(days=1)
         return self.first + timedelta(days=WINDOW_DAYS)
 
     @property
     def any_openings(self) -> bool:
         return any(n for _, n in self.days)
 
+    @property
+    def weeks(self) -> list[list[tuple[date, int] | None]]:
+        """The window's days as Monday-first weeks for the month grid (None pads)."""
+        cells: list[tuple[date, int] | None] = [None] * self.first.weekday() + list(self.days)
+        cells += [None] * (-len(cells) % 7)
+        return [cells[i:i + 7] for i in range(0, len(cells), 7)]
+
+    @property
+    def time_groups(self) -> list[tuple[str, list[Slot]]]:
+        """The selected day's times as morning (before 12:00), afternoon (before 17:00) and
+        evening, local time; empty parts left out."""
+        groups: dict[str, list[Slot]] = {"Morning": [], "Afternoon": [], "Evening": []}
+        for slot in self.times:
+            hour = self.local(slot.start).hour
+            groups["Morning" if hour < 12 else "Afternoon" if hour < 17 else "Evening"] \
+                .append(slot)
+        return [(label, slots) for label, slots in groups.items() if slots]
+
+    def keep(self, url: str, month: bool | None = None) -> str:
+        """``url`` (a picker link built by the page) with this picker's view (or ``month``)
+        and cap kept."""
+        month = self.month if month is None else month
+        extra = ([("view", "month")] if month else []) + \
+            ([("until", self.until.isoformat())] if self.until else [])
+        if not extra:
+            return url
+        return url + ("&" if "?" in url else "?") + urlencode(extra)
+
     def local(self, moment: datetime) -> datetime:
         return moment.astimezone(self.zone)
+
+
+def _month_end(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
 
 
 def _arg_date(name: str) -> date | None:
@@ -101,15 +144,29 @@ def _arg_date(name: str) -> date | None:
 
 def build_picker(service_id: int, therapist_id: int | None,
                  exclude_booking_id: int | None = None) -> Picker:
-    """Search 14 days from ``?first=`` (default today) and pick ``?day=`` (default the first
-    day with openings). One slot search per page, whatever the number of days."""
+    """Search 14 days from ``?first=`` (default today), or the calendar month of ``?first=``
+    with ``?view=month``, never past ``?until=``; pick ``?day=`` (default the first day with
+    openings). One slot search per page, whatever the number of days."""
     from clinic_app.services.availability import search_slots
 
     zone = clinic_zone(db.session)
     today = now().astimezone(zone).date()
-    first = max(_arg_date("first") or today, today)
-    last = first + timedelta(days=WINDOW_DAYS - 1)
-    picker = Picker(zone=zone, first=first, today=today)
+    month = request.args.get("view") == "month"
+    until = _arg_date("until")
+    if until is not None and until < today:
+        until = None  # a window that has passed limits nothing
+    asked = _arg_date("first") or today
+    if month:
+        first, last = max(asked.replace(day=1), today), _month_end(asked)
+        if last < today:
+            first, last = today, _month_end(today)
+    else:
+        first = max(asked, today)
+        last = first + timedelta(days=WINDOW_DAYS - 1)
+    if until is not None:
+        first = min(first, until)
+        last = min(last, until)
+    picker = Picker(zone=zone, first=first, last=last, today=today, month=month, until=until)
     try:
         zone, slots = search_slots(db.session, service_id=service_id, date_from=first,
                                    date_to=last, therapist_id=therapist_id, now=now(),
@@ -122,10 +179,12 @@ def build_picker(service_id: int, therapist_id: int | None,
     for slot in slots:
         # "First available": one entry per start time, the first therapist free then.
         by_day.setdefault(slot.start.astimezone(zone).date(), {}).setdefault(slot.start, slot)
+    span = (last - first).days + 1
     picker.days = [(first + timedelta(days=i),
-                    len(by_day.get(first + timedelta(days=i), {}))) for i in range(WINDOW_DAYS)]
+                    len(by_day.get(first + timedelta(days=i), {}))) for i in range(span)]
     wanted = _arg_date("day")
-    if wanted is None or not first <= wanted <= last:
+    picker.chosen_day = wanted is not None and first <= wanted <= last
+    if not picker.chosen_day:
         wanted = next((d for d, n in picker.days if n), None)
     picker.day = wanted
     picker.times = sorted(by_day.get(wanted, {}).values(), key=lambda s: s.start) \
@@ -155,6 +214,49 @@ def therapist_choice(raw: str | None, default: int | None = None) -> int | None:
     if raw == "any":
         return None
     return query_id(raw) or default
+
+
+def spread_offers(usual: list[Slot], others: list[Slot], zone: ZoneInfo, *,
+                  ideal: date | None, per_day: int = 3, max_days: int = 4,
+                  ) -> list[tuple[date, list[Slot]]]:
+    """A few times on each of a few days across a follow-up window, for the "your next
+    session" card (not the first eight times of one morning).
+
+    Days: the ideal day first, then the days nearest to it (earlier first on a tie), at most
+    ``max_days``, shown in date order after the ideal one. Times per day: the usual
+    therapist's (``usual``) before anyone else's, and ``per_day`` of them spaced out over the
+    day (first, last and between), one per start time."""
+    by_day: dict[date, tuple[list[Slot], list[Slot]]] = {}
+    for index, slots in enumerate((usual, others)):
+        for slot in slots:
+            by_day.setdefault(slot.start.astimezone(zone).date(), ([], []))[index].append(slot)
+    anchor = ideal or (min(by_day) if by_day else None)
+    if anchor is None:
+        return []
+    days = sorted(by_day, key=lambda d: (abs((d - anchor).days), d))[:max_days]
+    ordered = sorted(days, key=lambda d: (d != ideal, d))
+    chosen: list[tuple[date, list[Slot]]] = []
+    for day in ordered:
+        picked: list[Slot] = []
+        for group in by_day[day]:
+            taken = {s.start for s in picked}
+            fresh = sorted({s.start: s for s in sorted(group, key=lambda s: s.start)
+                            if s.start not in taken}.values(), key=lambda s: s.start)
+            picked += _spaced(fresh, per_day - len(picked))
+        chosen.append((day, sorted(picked, key=lambda s: s.start)))
+    return chosen
+
+
+def _spaced(slots: list[Slot], count: int) -> list[Slot]:
+    """``count`` of the time-ordered ``slots`` evenly spread from the first to the last."""
+    if count <= 0:
+        return []
+    if len(slots) <= count:
+        return slots
+    if count == 1:
+        return [slots[0]]
+    step = (len(slots) - 1) / (count - 1)
+    return [slots[round(i * step)] for i in range(count)]
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -337,9 +439,13 @@ def appointments() -> str:
         db.session.rollback()
         options = None
     db.session.commit()
+    zone = clinic_zone(db.session)
+    rec = options.recommendation if options else None
+    offers = spread_offers(options.same_therapist, options.other_therapists, zone,
+                           ideal=rec.ideal if rec else None) if options else []
     return render_template("client/appointments.html", upcoming=upcoming, past=past,
-                           options=options, has_intake=_has_intake(current_user),
-                           zone=clinic_zone(db.session))
+                           options=options, offers=offers,
+                           has_intake=_has_intake(current_user), zone=zone)
 
 
 @bp.get("/appointments/<int:booking_id>")

@@ -3,6 +3,12 @@
 Run with ``pytest -m e2e``. The browser is ``/usr/bin/chromium`` (or ``CLINIC_TEST_CHROMIUM``);
 Playwright's own browser download is not used. The app runs on a frozen clock (Monday
 23 November 2026, 08:00 UTC) so that the offered days and times are known.
+
+Accessibility is part of every browser test: ``site.audit(page)`` runs axe-core (vendored in
+``assets/``) on the page as it is, at its own width and at phone width, and fails on any
+critical or serious violation (colour contrast included). Every page a test's browser shows
+must be audited: a page opened through ``new_page`` that reached a URL nobody audited fails the
+test at teardown, naming the URL.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urldefrag
 
 import pytest
 from playwright.sync_api import Browser
@@ -35,6 +42,10 @@ SCREENSHOTS = (
     if os.environ.get("CLINIC_UPDATE_SCREENSHOTS") == "1"
     else Path(tempfile.gettempdir()) / "clinic-screenshots"
 )
+AXE_SOURCE = (Path(__file__).parent / "assets" / "axe.min.js").read_text(encoding="utf-8")
+PHONE = {"width": 390, "height": 844}
+# Only these impacts fail a test; "moderate" and "minor" findings are advice.
+AXE_FAILING_IMPACTS = {"critical", "serious"}
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -67,10 +78,50 @@ class Site:
 
     def log_in(self, page: Page, email: str, password: str = PASSWORD) -> None:
         page.goto(self.url("/login"))
+        self.audit(page)
         page.get_by_label("Email").fill(email)
         page.get_by_label("Password", exact=True).fill(password)
         page.get_by_role("button", name="Log in").click()
         page.wait_for_load_state()
+
+    @staticmethod
+    def audit(page: Page) -> None:
+        """Run axe-core on the page as shown, at its own width and at phone width (390 px).
+
+        Fails listing each critical or serious violation with the elements it names. The
+        script goes in through ``evaluate`` (the DevTools protocol), so the app's strict CSP
+        is left as it is."""
+        page.wait_for_load_state("load")
+        if not page.evaluate("() => typeof window.axe === 'object'"):
+            page.evaluate(f"() => {{ {AXE_SOURCE}\n}}")
+        original = page.viewport_size
+        is_phone = original is not None and original["width"] <= PHONE["width"]
+        sizes = [original] if is_phone else [original, PHONE]
+        problems: list[str] = []
+        for size in sizes:
+            if size:
+                page.set_viewport_size(size)
+            result = page.evaluate(
+                "() => axe.run(document, {resultTypes: ['violations']})"
+                ".then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+                " nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ': '"
+                " + (n.failureSummary || '').replace(/\\s+/g, ' '))})))")
+            width = size["width"] if size else "default"
+            problems += [f"[{width}px] {v['impact']} {v['id']}: {v['help']}\n    "
+                         + "\n    ".join(v["nodes"])
+                         for v in result if v["impact"] in AXE_FAILING_IMPACTS]
+        if original:
+            page.set_viewport_size(original)
+        _audited(page).add(urldefrag(page.url).url)
+        assert not problems, f"axe-core on {page.url}:\n" + "\n".join(problems)
+
+    @staticmethod
+    def no_sideways_scroll(page: Page) -> None:
+        """The rendered page (styles applied) is no wider than its viewport."""
+        page.wait_for_load_state("load")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        limit = page.viewport_size["width"] if page.viewport_size else PHONE["width"]
+        assert width <= limit, f"{page.url} is {width}px wide on a {limit}px screen"
 
     @staticmethod
     def shot(page: Page, name: str) -> None:
@@ -129,17 +180,38 @@ def chromium() -> Iterator[Browser]:
         browser.close()
 
 
+def _audited(page: Page) -> set[str]:
+    """The URLs (without fragment) of this page that ``Site.audit`` has checked."""
+    return page.context.__dict__.setdefault("clinic_audited", set())
+
+
+def _visited(page: Page) -> list[str]:
+    """The URLs (without fragment) the page's main frame has shown, in order."""
+    return page.context.__dict__.setdefault("clinic_visited", [])
+
+
 @pytest.fixture
 def new_page(chromium: Browser) -> Iterator[Any]:
-    """``new_page(**context_options)``: a page in a fresh browser context (own cookies)."""
-    contexts = []
+    """``new_page(**context_options)``: a page in a fresh browser context (own cookies).
+
+    Each page records the URLs it shows; at teardown every one must have been audited with
+    ``site.audit(page)`` (see the module docstring)."""
+    pages: list[Page] = []
 
     def make(**options: Any) -> Page:
         context = chromium.new_context(**options)
         context.set_default_timeout(10_000)
-        contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        visited = _visited(page)
+        page.on("framenavigated", lambda frame: frame == page.main_frame
+                and visited.append(urldefrag(frame.url).url))
+        pages.append(page)
+        return page
 
     yield make
-    for context in contexts:
-        context.close()
+    unaudited = [url for page in pages for url in dict.fromkeys(_visited(page))
+                 if url not in _audited(page) and url != "about:blank"]
+    for page in pages:
+        page.context.close()
+    assert not unaudited, "pages shown but never checked with site.audit(page):\n" + \
+        "\n".join(unaudited)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from clinic_app.models import Service
 from clinic_app.models import Therapist
 from clinic_app.models import User
+from clinic_app.services.demo import OTHER_CLIENTS
 
 
 def test_seed_demo_is_idempotent(runner, db):
@@ -25,11 +26,12 @@ def test_seed_demo_is_idempotent(runner, db):
     counts = (db.session.scalar(select(func.count()).select_from(User)),
               db.session.scalar(select(func.count()).select_from(Therapist)),
               db.session.scalar(select(func.count()).select_from(Service)))
-    assert counts == (5, 3, 4)
+    # The five logins plus the clients whose bookings fill the coming week.
+    assert counts == (5 + len(OTHER_CLIENTS), 3, 4)
     second = runner.invoke(args=["seed-demo"])
     assert second.exit_code == 0 and "already present" in second.output
     db.session.expire_all()
-    assert db.session.scalar(select(func.count()).select_from(User)) == 5
+    assert db.session.scalar(select(func.count()).select_from(User)) == 5 + len(OTHER_CLIENTS)
 
 
 def test_create_admin(runner, db):
@@ -99,11 +101,17 @@ def test_clinic_up_serves_seeds_sends_mail_and_stops_on_ctrl_c(tmp_path):
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 201
         mailbox = tmp_path / "instance" / "dev-mailbox"
+
+        def delivered_to(address: str) -> list[str]:
+            mails = [p.read_text() for p in mailbox.glob("*.eml")]
+            return [m for m in mails if f"To: {address}" in m]
+
         deadline = time.monotonic() + 20
-        while not list(mailbox.glob("*.eml")):
+        # The seeded demo's waiting check-in email, and the new sign-up's verification.
+        while not (delivered_to("neo@example.com") and delivered_to("client@clinic.example")):
             assert time.monotonic() < deadline, "no email within 20 s"
             time.sleep(0.3)
-        assert "neo@example.com" in next(mailbox.glob("*.eml")).read_text()
+        assert any("/check-in/" in m for m in delivered_to("client@clinic.example"))
     finally:
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=30)
