@@ -108,7 +108,9 @@ def finalise(config: dict[str, Any], instance_path: str) -> None:
         )
     config["DATABASE_URL"] = url
     config["SQLALCHEMY_DATABASE_URI"] = url
-    engine_options: dict[str, Any] = {"pool_pre_ping": True}
+    # No pre-ping: it costs a round trip per request; clinic_app.db.install_idle_ping pings
+    # only connections that sat idle.
+    engine_options: dict[str, Any] = {"pool_pre_ping": False}
     if url.startswith("sqlite"):
         engine_options = {"connect_args": {"timeout": 30, "check_same_thread": False}}
     config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options)
