@@ -371,6 +371,14 @@ def statement_counter(engine: Any) -> Callable[[Callable[[], Any]], float]:
     return counted
 
 
+def check_same_slots(timers: dict[str, Timer]) -> None:
+    """Ours and the floor must find the same number of slots, or the ratio means nothing."""
+    for call in CALLS:
+        ours, floor = timers.get(f"ours | {call}"), timers.get(f"floor | {call}")
+        if ours is not None and floor is not None and ours.slots != floor.slots:
+            raise SystemExit(f"{call}: ours found {ours.slots} slots, the floor {floor.slots}")
+
+
 # --------------------------------------------------------------------------- HTTP servers
 
 
@@ -550,6 +558,7 @@ def main(argv: list[str] | None = None) -> int:
         timers = interleave(cases, args.runs, args.warmup,
                             lambda name: counter(cases[name]) if name.startswith("ours")
                             else 2.0)
+        check_same_slots(timers)
         box = machine(engine)
         session.remove()
         engine.dispose()
@@ -578,6 +587,7 @@ def main(argv: list[str] | None = None) -> int:
                             f"/api/v1/availability?service_id={sid}&{q}"))
                     http_cases[f"floor | {name}"] = lambda q=q, get=floor_http: get(f"/?{q}")
                 http_timers[kind] = interleave(http_cases, args.runs, args.warmup)
+                check_same_slots(http_timers[kind])
             finally:
                 for server in servers:
                     server.stop()
