@@ -535,12 +535,18 @@ def main(argv: list[str] | None = None) -> int:
             return call
 
         cases: dict[str, Callable[[], int]] = {f"ours | {n}": ours(n) for n in CALLS}
-        floor_conn = None
-        if args.db == "sqlite" and peers:
+        floor_conn: Any = None
+        if peers:
             sys.path.insert(0, str(Path(__file__).resolve().parent))
             from floor import floor_slots
 
-            floor_conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+            if args.db == "sqlite":
+                floor_conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+            else:
+                import psycopg
+
+                floor_conn = psycopg.connect(
+                    url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
 
             def floor(name: str) -> Callable[[], int]:
                 d1, d2, tid = ranges[name]

@@ -33,7 +33,7 @@ BUSY_SQL = (
     " WHERE status != 'cancelled' AND blocked_start > ? AND blocked_start < ?"
     " AND blocked_end > ? AND therapist_id IN ({marks})"
 )
-MAX_BLOCKED = timedelta(hours=12)
+MAX_BLOCKED = timedelta(hours=24)  # the model's longest hold (MAX_BLOCKED_MINUTES)
 
 
 def _text(value: datetime) -> str:
@@ -41,22 +41,34 @@ def _text(value: datetime) -> str:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
 
 
-def floor_slots(conn: sqlite3.Connection, therapist_ids: list[int], first: date, last: date,
+def floor_slots(conn: Any, therapist_ids: list[int], first: date, last: date,
                 duration: timedelta, step: timedelta, tz: ZoneInfo) -> list[tuple[datetime, int]]:
-    """(start UTC, therapist id) of every free start, sorted by start then therapist."""
-    marks = ",".join("?" * len(therapist_ids))
+    """(start UTC, therapist id) of every free start, sorted by start then therapist.
+
+    ``conn`` is a plain ``sqlite3`` connection or a plain psycopg one (same two statements).
+    """
+    sqlite = isinstance(conn, sqlite3.Connection)
+    mark = "?" if sqlite else "%s"
+    marks = ",".join([mark] * len(therapist_ids))
     hours: dict[int, dict[int, list[tuple[Any, Any]]]] = {t: {} for t in therapist_ids}
     for tid, weekday, start, end in conn.execute(HOURS_SQL.format(marks=marks), therapist_ids):
+        if not sqlite:  # psycopg returns time objects
+            start, end = start.isoformat(), end.isoformat()
         hours[tid].setdefault(weekday, []).append((start, end))
     lo = datetime.combine(first, datetime.min.time(), tzinfo=tz).astimezone(UTC)
     hi = datetime.combine(last + timedelta(days=1), datetime.min.time(),
                           tzinfo=tz).astimezone(UTC) + duration
     busy: dict[int, list[tuple[datetime, datetime]]] = {t: [] for t in therapist_ids}
-    rows = conn.execute(BUSY_SQL.format(marks=marks),
-                        [_text(lo - MAX_BLOCKED), _text(hi), _text(lo), *therapist_ids])
+    bounds = [lo - MAX_BLOCKED, hi, lo]
+    rows = conn.execute(BUSY_SQL.format(marks=marks).replace("?", mark),
+                        [*(map(_text, bounds) if sqlite else bounds), *therapist_ids])
     for tid, start, end in rows.fetchall():
-        busy[tid].append((datetime.fromisoformat(start + "+00:00"),
-                          datetime.fromisoformat(end + "+00:00")))
+        if sqlite:
+            start = datetime.fromisoformat(start + "+00:00")
+            end = datetime.fromisoformat(end + "+00:00")
+        else:  # psycopg gives the session's zone; UTC keeps comparisons on the fast path
+            start, end = start.astimezone(UTC), end.astimezone(UTC)
+        busy[tid].append((start, end))
     found: list[tuple[datetime, int]] = []
     for tid in therapist_ids:
         spans = sorted(busy[tid])
