@@ -6,7 +6,8 @@ Create Date: 2026-12-01
 
 One row whose value database triggers renew on every change to settings, closures, rooms,
 therapists, services (and their therapists and rooms), weekly hours and overrides
-(clinic_app/models/catalog_stamp.py explains why triggers and why not a counter).
+(clinic_app/models/catalog_stamp.py explains why triggers and why not a counter), and an
+index covering the slot search's bookings range query.
 """
 
 import sqlalchemy as sa
@@ -30,9 +31,12 @@ def upgrade():
     )
     for statement in trigger_statements(op.get_bind().dialect.name):
         op.execute(statement)
+    op.create_index("ix_bookings_blocked_cover", "bookings",
+                    ["blocked_start", "blocked_end", "therapist_id", "room_id", "status"])
 
 
 def downgrade():
+    op.drop_index("ix_bookings_blocked_cover", table_name="bookings")
     dialect = op.get_bind().dialect.name
     for table in CATALOG_TABLES:
         if dialect == "postgresql":
