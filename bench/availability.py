@@ -1,32 +1,31 @@
-"""Slot search benchmark: seed a year of bookings, then time ``search_slots`` in-process.
+"""Slot search benchmark: ours beside the floor, in-process and over HTTP, interleaved.
 
 Usage (from the repository root, with the project installed)::
 
-    python bench/availability.py --db sqlite                      # a temporary SQLite file
+    python bench/availability.py                                  # SQLite, shape peers
+    python bench/availability.py --http                           # + waitress and gunicorn
     python bench/availability.py --db postgresql --url postgresql+psycopg://postgres@127.0.0.1/bench
-    python bench/availability.py --db sqlite --shape clinic --runs 500
+    python bench/availability.py --shape clinic --runs 500 --json out.json
 
 WARNING: with ``--db postgresql`` every table of the models in the target database is DROPPED
 and recreated. Point ``--url`` at a scratch database.
 
-Shapes (both: 10 therapists working Mon-Sat 09:00-17:00 local with a 12:00-13:00 break,
-Europe/London, bookings from 195 days before "now" to 195 days after):
+Shapes:
 
-* ``peer`` (default): the shape of the peers' measurements in engineering.md -- one 60-minute
-  service without buffers, 6 one-hour bookings per therapist-day (09, 10, 11, 13, 14, 15 local;
-  16:00 stays free), about 20,000 bookings. Each therapist has a room of their own, so the room
-  check runs but never decides (10 therapists booked at the same hour need 10 rooms: the
-  PostgreSQL room exclusion constraint would refuse them in 4).
-* ``clinic``: the same therapists sharing **4 rooms**, four services (30, 60, 75 and 90
-  minutes, 15-minute buffer after), bookings filling about 85% of the room time plus 10%
-  cancelled rows, about 7,000 bookings. Room availability decides the slots here.
+* ``peers`` (default): the peers' data shape exactly as issue 14 gives it (``random.seed(42)``,
+  today-180 .. today+180 without Sundays, 6 random one-hour bookings per therapist-day, one
+  60-minute service, Mon-Sat 09-17 without a break, 30-minute step; queries from today+10),
+  measured beside the floor (``bench/floor.py``: plain sqlite3 or psycopg, two statements, a
+  plain walk) on the same database; over HTTP the floor is a bare WSGI app under the same
+  server. Ratios ours / floor at p50 are printed per call.
+* ``peer``: the older fixed shape (6 bookings per day at fixed hours, a 12-13 break).
+* ``clinic``: 10 therapists sharing **4 rooms**, four services with buffers, ~85% room
+  occupancy plus 10% cancelled rows: room availability decides the slots.
 
-Measured (``--runs`` times each, after a warm-up): ``search_slots`` for the 60-minute service,
-all therapists, 14 days; one therapist, one day; all therapists, one day. Each call ends its
-transaction (as a request does); the time includes that. "client CPU" is the calling thread's
-CPU time (``time.thread_time``): unlike wall time it hardly moves when other processes compete
-for the CPUs, but it leaves out the PostgreSQL server's own work. SQL statements are counted with a
-``before_cursor_execute`` engine event (``BEGIN``/``COMMIT`` excluded).
+Calls: one therapist one day, all therapists one day, all therapists 14 days. Each case runs
+once per round in rotating order, so machine noise hits every case alike. In-process calls run
+inside ``read_only()`` and end their transaction, as a GET request does. SQL statements are
+counted with a ``before_cursor_execute`` engine event (``BEGIN``/``COMMIT`` excluded).
 """
 
 from __future__ import annotations

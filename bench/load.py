@@ -1,9 +1,9 @@
-"""Load benchmark: gunicorn + PostgreSQL, 50 concurrent API users on 127.0.0.1.
+"""Load benchmark: gunicorn + PostgreSQL, concurrent API users on 127.0.0.1.
 
 Usage (from the repository root, with the project installed, PostgreSQL and Redis running)::
 
     python bench/load.py                                  # 50 users, 60 s, scratch db bench_load
-    python bench/load.py --users 50 --seconds 60 --think 0.5
+    python bench/load.py --users 200 --think 1 --rss-requests 10000     # the target run
     python bench/load.py --url postgresql+psycopg://postgres@127.0.0.1:5432/bench_load \\
         --workers 5 --threads 4 --worker-class gthread
 
@@ -19,9 +19,9 @@ Steps:
    each therapist's seeded bookings use a room of their own so the exclusion constraints hold),
    and ``--users`` verified clients with API tokens (``accounts.issue_api_token``).
 2. Start gunicorn (``2 x nproc + 1`` workers by default) on a free 127.0.0.1 port with
-   ``CLINIC_ENV=production``, rate limits in Redis db 14, and wait for ``/healthz``. Sync
-   workers serve one request at a time each and drop keep-alive, so the default is
-   ``--worker-class gthread --threads 4``.
+   ``CLINIC_ENV=production``, rate limits in Redis db 14, and wait for ``/healthz``. The
+   default is sync workers (one request at a time each, no keep-alive): measured 3-4x better
+   than ``--worker-class gthread --threads 4`` at the same load (docs/performance.md).
 3. ``--users`` threads, each with its own keep-alive ``http.client`` connection, loop for
    ``--seconds``: ``GET /api/v1/availability`` for a random service over 7 days starting 0-21
    days ahead (public); then one time in four ``POST /api/v1/bookings`` for one of the returned
@@ -33,7 +33,11 @@ Steps:
    client saw it and as gunicorn measured it (access log ``%(D)s``: time in the worker,
    without the wait for a free thread), requests/s, statuses, errors (5xx and connection
    errors) and the error rate with 409/429 left out, CPU seconds used by gunicorn, PostgreSQL
-   and this load generator, as a Markdown table; stop gunicorn with SIGTERM and wait.
+   and this load generator, as a Markdown table, and each worker's resident memory; stop
+   gunicorn with SIGTERM and wait.
+5. With ``--rss-requests N``: start gunicorn again with ONE worker, send N requests of the same
+   mix from 4 users without think time and report that worker's resident memory.
+   ``--json PATH`` writes the headline figures (used by ``bench/run_all.py``).
 
 The load generator runs on the same machine as gunicorn and PostgreSQL and competes with them
 for the CPUs: its Python threads cost CPU time (shown in the CPU line).
