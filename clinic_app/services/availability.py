@@ -1,7 +1,13 @@
 """Slot search against the database: load once, then the pure search does the rest.
 
-A request costs a fixed number of SQL statements whatever the date range or the number of
-bookings (a test counts them):
+:func:`search_slots` (the API, the picker) keeps the catalogue -- settings, services, hours,
+overrides, closures -- cached per process behind the catalogue stamp
+(:mod:`clinic_app.models.catalog_stamp`): while the stamp is unchanged a search is ONE
+statement (the stamp and the bookings in one ``UNION ALL``); a cold cache costs four, a stale
+one at most five, whatever the date range or the number of bookings (a test counts them).
+
+The booking path (:func:`load_service`, :func:`load_search_data`) reads everything afresh
+inside its write transaction, in a fixed number of statements:
 
 1. the settings row;
 2. the service with the ids of its active therapists and active rooms (one joined query);
@@ -43,6 +49,7 @@ from sqlalchemy.orm import Session
 
 from clinic_app.db import raw_timestamp
 from clinic_app.db import utc_from_raw
+from clinic_app.errors import DomainError
 from clinic_app.errors import NotFound
 from clinic_app.errors import ValidationFailed
 from clinic_app.models.booking import MAX_BLOCKED_MINUTES
@@ -576,14 +583,19 @@ def search_slots(
     engine = session.get_bind()
     catalog = _CATALOGS.get(engine)
     busy = None
+    stale_service, stale_tz = None, None
     if catalog is not None and catalog.stamp is not None and service_id in catalog.services:
-        service = _checked(catalog.services[service_id], therapist_id)
-        tids = (therapist_id,) if therapist_id is not None else service.therapist_ids
-        stamp, *busy = _read_busy(session, catalog.rules, service, tids, date_from, date_to,
-                                  exclude_booking_id, with_stamp=True)
-        if stamp != catalog.stamp:
-            stale_service, stale_tz = service, catalog.rules.tz
-            catalog = None
+        try:
+            service = _checked(catalog.services[service_id], therapist_id)
+        except DomainError:
+            catalog = None  # maybe stale: only a current catalogue may refuse the search
+        else:
+            tids = (therapist_id,) if therapist_id is not None else service.therapist_ids
+            stamp, *busy = _read_busy(session, catalog.rules, service, tids, date_from,
+                                      date_to, exclude_booking_id, with_stamp=True)
+            if stamp != catalog.stamp:
+                stale_service, stale_tz = service, catalog.rules.tz
+                catalog = None
     if catalog is None or busy is None:
         catalog = _load_catalog(session)
         if catalog.stamp is not None:

@@ -336,6 +336,13 @@ def test_catalogue_changes_are_seen_by_the_cached_search(app, db, clinic):
     with pytest.raises(ValidationFailed) as exc:
         starts()
     assert exc.value.code == "inactive_service"
+    # Offered again (here through a plain connection, as another process would): the cached
+    # "inactive" is not trusted, the current catalogue is.
+    db.session.rollback()  # the refused search's transaction (SQLite: the write lock)
+    with db.engine.begin() as conn:
+        conn.execute(Service.__table__.update().where(Service.id == service_id)
+                     .values(active=True))
+    assert {s.therapist_id for s in starts()} == {clinic.therapists[1].id}
     with pytest.raises(NotFound):
         search_slots(db.session, service_id=service_id + 999, date_from=TUE, date_to=TUE,
                      now=NOW)
