@@ -136,13 +136,15 @@ def catalog_availability(query: AvailabilityQuery) -> dict:
         db.session, service_id=query.service_id, date_from=query.date_from,
         date_to=query.date_to, therapist_id=query.therapist_id, now=now())
     # Plain dicts: a long range has thousands of slots and this is the hot path. Slots of
-    # different therapists share start and end instants, so each instant is formatted once.
-    shown: dict[datetime, str] = {}
+    # different therapists share their start and end datetime objects (find_slots_epoch), so
+    # each instant is formatted once; keyed by identity, as hashing an aware datetime computes
+    # its UTC offset every time. (A slot built elsewhere is merely a cache miss.)
+    shown: dict[int, str] = {}
 
     def local_iso(instant: datetime) -> str:
-        text = shown.get(instant)
+        text = shown.get(id(instant))
         if text is None:
-            text = shown[instant] = instant.astimezone(tz).isoformat()
+            text = shown[id(instant)] = instant.astimezone(tz).isoformat()
         return text
 
     return {

@@ -484,8 +484,17 @@ def find_slots_epoch(
                             break
                     s += step
     found.sort()
-    return [Slot(from_micros(s), from_micros(s + duration), tid, room_id)
-            for s, tid, room_id in found]
+    # One datetime per distinct instant: slots of several therapists share starts and ends,
+    # and callers formatting them can then work per instant (api/catalog.py).
+    instants: dict[int, datetime] = {}
+
+    def instant(micros: int) -> datetime:
+        value = instants.get(micros)
+        if value is None:
+            value = instants[micros] = from_micros(micros)
+        return value
+
+    return [Slot(instant(s), instant(s + duration), tid, room_id) for s, tid, room_id in found]
 
 
 def check_start(
