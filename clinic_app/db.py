@@ -222,6 +222,7 @@ def install_idle_ping(engine: Engine, idle_seconds: float = IDLE_PING_SECONDS) -
 
 
 _RESTARTED = "clinic.restarted_for_write"
+_MODE_KEY = "clinic.transaction_mode"
 
 
 def install_transaction_modes(app: Any) -> None:
@@ -240,7 +241,17 @@ def install_transaction_modes(app: Any) -> None:
 
     @app.before_request
     def _choose_transaction_mode() -> None:
-        _READ_ONLY.set(request.method in READ_METHODS and not request.environ.get(_RESTARTED))
+        read = request.method in READ_METHODS and not request.environ.get(_RESTARTED)
+        token = _READ_ONLY.set(read)
+        request.environ.setdefault(_MODE_KEY, token)
+
+    @app.teardown_request
+    def _restore_transaction_mode(exc: BaseException | None) -> None:
+        # A server may run the next request, or a test its next step, in the same context:
+        # the mode must not outlive its request.
+        token = request.environ.pop(_MODE_KEY, None)
+        if token is not None:
+            _READ_ONLY.reset(token)
 
     def restarted(run: Any) -> Any:
         def wrapper() -> Any:

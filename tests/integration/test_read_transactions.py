@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import select
@@ -146,6 +147,28 @@ def test_get_request_that_writes_restarts_in_a_write_transaction(app, db, client
     modes.clear()
     assert client.get("/_probe/settings").status_code == 200
     assert modes == [True]
+
+
+def test_the_mode_of_a_request_does_not_outlive_it(app, db):
+    """A plain (non-isolated) test client runs requests in the caller's context: after a
+    GET, the caller's next transaction must begin for writing again."""
+    modes: list[bool] = []
+
+    @app.get("/_probe/read")
+    def _probe_read():
+        modes.append(transaction_is_read_only())
+        return "ok"
+
+    db.session.commit()
+    plain = FlaskClient(app)
+    assert plain.get("/_probe/read").status_code == 200
+    assert modes == [True]
+    assert not transaction_is_read_only()
+    db.session.add(Room(name="Written after a GET"))
+    db.session.commit()  # would raise WriteInReadTransaction if the mode had leaked
+    with read_only():
+        assert plain.get("/_probe/read").status_code == 200
+        assert transaction_is_read_only()  # the caller's own marker is restored too
 
 
 def test_post_request_begins_a_write_transaction(app, db, client):
