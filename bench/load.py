@@ -1,9 +1,9 @@
-"""Load benchmark: gunicorn + PostgreSQL, 50 concurrent API users on 127.0.0.1.
+"""Load benchmark: gunicorn + PostgreSQL, concurrent API users on 127.0.0.1.
 
 Usage (from the repository root, with the project installed, PostgreSQL and Redis running)::
 
     python bench/load.py                                  # 50 users, 60 s, scratch db bench_load
-    python bench/load.py --users 50 --seconds 60 --think 0.5
+    python bench/load.py --users 200 --think 1 --rss-requests 10000     # the target run
     python bench/load.py --url postgresql+psycopg://postgres@127.0.0.1:5432/bench_load \\
         --workers 5 --threads 4 --worker-class gthread
 
@@ -19,9 +19,9 @@ Steps:
    each therapist's seeded bookings use a room of their own so the exclusion constraints hold),
    and ``--users`` verified clients with API tokens (``accounts.issue_api_token``).
 2. Start gunicorn (``2 x nproc + 1`` workers by default) on a free 127.0.0.1 port with
-   ``CLINIC_ENV=production``, rate limits in Redis db 14, and wait for ``/healthz``. Sync
-   workers serve one request at a time each and drop keep-alive, so the default is
-   ``--worker-class gthread --threads 4``.
+   ``CLINIC_ENV=production``, rate limits in Redis db 14, and wait for ``/healthz``. The
+   default is sync workers (one request at a time each, no keep-alive): measured 3-4x better
+   than ``--worker-class gthread --threads 4`` at the same load (docs/performance.md).
 3. ``--users`` threads, each with its own keep-alive ``http.client`` connection, loop for
    ``--seconds``: ``GET /api/v1/availability`` for a random service over 7 days starting 0-21
    days ahead (public); then one time in four ``POST /api/v1/bookings`` for one of the returned
@@ -33,7 +33,11 @@ Steps:
    client saw it and as gunicorn measured it (access log ``%(D)s``: time in the worker,
    without the wait for a free thread), requests/s, statuses, errors (5xx and connection
    errors) and the error rate with 409/429 left out, CPU seconds used by gunicorn, PostgreSQL
-   and this load generator, as a Markdown table; stop gunicorn with SIGTERM and wait.
+   and this load generator, as a Markdown table, and each worker's resident memory; stop
+   gunicorn with SIGTERM and wait.
+5. With ``--rss-requests N``: start gunicorn again with ONE worker, send N requests of the same
+   mix from 4 users without think time and report that worker's resident memory.
+   ``--json PATH`` writes the headline figures (used by ``bench/run_all.py``).
 
 The load generator runs on the same machine as gunicorn and PostgreSQL and competes with them
 for the CPUs: its Python threads cost CPU time (shown in the CPU line).
@@ -361,6 +365,24 @@ def cpu_used(before: dict[str, dict[int, float]],
             for group in after}
 
 
+def worker_rss(master: int) -> dict[int, float]:
+    """Resident set size in MiB of each gunicorn worker (children of ``master``)."""
+    out: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        stat = _proc_stat(int(entry))
+        if stat is None or stat[1] != master:
+            continue
+        try:
+            for line in Path(f"/proc/{entry}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    out[int(entry)] = int(line.split()[1]) / 1024
+        except OSError:
+            continue
+    return out
+
+
 # --------------------------------------------------------------------------- load
 
 
@@ -386,6 +408,7 @@ class User_:  # noqa: N801 - a load-test user, not the model
         self.port, self.token, self.plan, self.rec, self.rng = port, token, plan, rec, rng
         self.conn: http.client.HTTPConnection | None = None
         self.mine: list[int] = []
+        self.stop = False  # set by the RSS phase once enough requests were made
 
     def request(self, endpoint: str, method: str, path: str,
                 body: dict[str, Any] | None = None, auth: bool = False) -> tuple[int, Any]:
@@ -466,7 +489,8 @@ class User_:  # noqa: N801 - a load-test user, not the model
         """Loop until the deadline (or ``iterations``), then close the connection."""
         go.wait()
         done = 0
-        while time.monotonic() < deadline and (iterations <= 0 or done < iterations):
+        while (time.monotonic() < deadline and (iterations <= 0 or done < iterations)
+               and not self.stop):
             self.iteration()
             done += 1
             if think > 0:
@@ -579,6 +603,40 @@ def report(rec: Recorder, elapsed: float, info: dict[str, Any], server: dict[str
     return "\n".join(lines), headline
 
 
+def rss_after(args: argparse.Namespace, plan: dict[str, Any], tmp: str,
+              requests: int) -> dict[str, Any]:
+    """One gunicorn worker, ``requests`` requests of the usual mix from 4 users, then its RSS."""
+    one = argparse.Namespace(**{**vars(args), "workers": 1})
+    Path(f"{tmp}/rss").mkdir(exist_ok=True)
+    port = free_port()
+    proc = start_gunicorn(one, port, f"{tmp}/rss")
+    try:
+        rss_start = max(worker_rss(proc.pid).values(), default=0.0)
+        rec = Recorder()
+        go = threading.Event()
+        users = [User_(port, token, plan, rec, random.Random(i))
+                 for i, token in enumerate(plan["tokens"][:4])]
+        stop_at = time.monotonic() + 3600
+        threads = [threading.Thread(target=u.run, args=(stop_at, 0, 0.0, go), daemon=True)
+                   for u in users]
+        for t in threads:
+            t.start()
+        go.set()
+        while len(rec.samples) < requests and any(t.is_alive() for t in threads):
+            time.sleep(0.2)
+        for u in users:
+            u.stop = True
+        for t in threads:
+            t.join(timeout=60)
+        rss = worker_rss(proc.pid)
+    finally:
+        stop_gunicorn(proc)
+    statuses = Counter(status for _, status, _ in rec.samples)
+    return {"requests": len(rec.samples), "rss_start_mib": rss_start,
+            "rss_mib": max(rss.values(), default=0.0),
+            "errors": sum(n for st, n in statuses.items() if st >= 500 or st == 0)}
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -597,9 +655,13 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=0.0,
                         help="mean think time between a user's iterations, seconds")
     parser.add_argument("--workers", type=int, default=2 * cores + 1)
-    parser.add_argument("--worker-class", default="gthread", choices=("gthread", "sync"))
+    parser.add_argument("--worker-class", default="sync", choices=("gthread", "sync"))
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--rss-requests", type=int, default=0,
+                        help="afterwards, serve this many requests with ONE worker and "
+                             "report its resident memory (the target: < 120 MiB after 10,000)")
+    parser.add_argument("--json", help="also write the headline figures to this file")
     parser.add_argument("--keep-logs", action="store_true",
                         help="print the temporary folder holding gunicorn's logs")
     args = parser.parse_args()
@@ -607,6 +669,8 @@ def main() -> None:
         raise SystemExit("--url must be a PostgreSQL URL (postgresql+psycopg://...)")
     if args.seconds <= 0 or args.seconds > 3600 or not 1 <= args.users <= 500:
         raise SystemExit("--seconds must be in (0, 3600] and --users in 1..500")
+    if args.rss_requests and args.users < 4:
+        raise SystemExit("--rss-requests needs at least 4 --users (their tokens are reused)")
 
     rng = random.Random(args.seed)
     tmp = tempfile.mkdtemp(prefix="load-bench-")
@@ -644,6 +708,7 @@ def main() -> None:
         elapsed = time.monotonic() - started
         cpu = cpu_used(before, cpu_snapshot(proc.pid))
         cpu["client"] = time.process_time() - client_before
+        rss = worker_rss(proc.pid)
     finally:
         stop_gunicorn(proc)
     text_report, headline = report(rec, elapsed, info, server_times(f"{tmp}/access.log"), cpu)
@@ -662,6 +727,22 @@ def main() -> None:
         print(f"logs: {tmp}")
     print(f"median of all latencies: {statistics.median([s for _, _, s in rec.samples]) * 1000:.1f}"
           " ms" if rec.samples else "no requests")
+    print(f"worker RSS after the run: {', '.join(f'{v:.0f}' for v in sorted(rss.values()))} MiB "
+          f"({len(rec.samples)} requests over {len(rss)} workers)")
+    memory = None
+    if args.rss_requests > 0:
+        memory = rss_after(args, plan, tmp, args.rss_requests)
+        print(f"one worker after {memory['requests']} requests: {memory['rss_mib']:.1f} MiB RSS "
+              f"(at start {memory['rss_start_mib']:.1f} MiB; target < 120: "
+              f"{'met' if memory['rss_mib'] < 120 else 'MISSED'}); errors {memory['errors']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "report": text_report, "headline": headline, "elapsed_s": elapsed,
+            "requests": len(rec.samples), "rate": len(rec.samples) / elapsed,
+            "users": args.users, "think": args.think, "workers": args.workers,
+            "worker_class": args.worker_class, "rss_mib": sorted(rss.values()),
+            "memory": memory, "machine": info["machine"], "sizes": info["sizes"],
+        }, indent=2, default=str))
 
 
 if __name__ == "__main__":

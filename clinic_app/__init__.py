@@ -76,7 +76,8 @@ def register_extensions(app: Flask) -> None:
     from datetime import timedelta
 
     from clinic_app import models  # noqa: F401  (complete metadata)
-    from clinic_app.db import install_sqlite_hooks
+    from clinic_app.db import install_transaction_hooks
+    from clinic_app.db import install_transaction_modes
     from clinic_app.extensions import csrf
     from clinic_app.extensions import db
     from clinic_app.extensions import limiter
@@ -89,7 +90,8 @@ def register_extensions(app: Flask) -> None:
     )
     db.init_app(app)
     with app.app_context():
-        install_sqlite_hooks(db.engine)
+        install_transaction_hooks(db.engine)
+    install_transaction_modes(app)  # GET/HEAD/OPTIONS read without the write lock
     migrate.init_app(app, db, directory=resource_dir("migrations"), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)

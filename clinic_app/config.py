@@ -110,7 +110,9 @@ def finalise(config: dict[str, Any], instance_path: str) -> None:
     config["DATABASE_URL"] = url
     config["SQLALCHEMY_DATABASE_URI"] = url
     # hide_parameters: a logged database error must not carry notes, reasons or hashes.
-    engine_options: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
+    # No pre-ping: it costs a round trip per request; clinic_app.db.install_idle_ping pings
+    # only connections that sat idle.
+    engine_options: dict[str, Any] = {"pool_pre_ping": False, "hide_parameters": True}
     if url.startswith("sqlite"):
         engine_options = {"connect_args": {"timeout": 30, "check_same_thread": False},
                           "hide_parameters": True}

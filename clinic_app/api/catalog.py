@@ -6,6 +6,7 @@ These three are public: anyone may browse before signing up, and nothing here is
 from __future__ import annotations
 
 from datetime import date
+from datetime import datetime
 
 from pydantic import BaseModel
 from pydantic import ConfigDict
@@ -134,11 +135,21 @@ def catalog_availability(query: AvailabilityQuery) -> dict:
     tz, slots = search_slots(
         db.session, service_id=query.service_id, date_from=query.date_from,
         date_to=query.date_to, therapist_id=query.therapist_id, now=now())
-    # Plain dicts: a long range has thousands of slots and this is the hot path.
+    # Plain dicts: a long range has thousands of slots and this is the hot path. Slots of
+    # different therapists share their start and end datetime objects (find_slots_epoch), so
+    # each instant is formatted once; keyed by identity, as hashing an aware datetime computes
+    # its UTC offset every time. (A slot built elsewhere is merely a cache miss.)
+    shown: dict[int, str] = {}
+
+    def local_iso(instant: datetime) -> str:
+        text = shown.get(id(instant))
+        if text is None:
+            text = shown[id(instant)] = instant.astimezone(tz).isoformat()
+        return text
+
     return {
         "timezone": tz.key,
         "service_id": query.service_id,
-        "slots": [{"start": s.start.astimezone(tz).isoformat(),
-                   "end": s.end.astimezone(tz).isoformat(),
+        "slots": [{"start": local_iso(s.start), "end": local_iso(s.end),
                    "therapist_id": s.therapist_id} for s in slots],
     }

@@ -14,6 +14,7 @@ from clinic_app.models.care import Intake
 from clinic_app.models.care import Recommendation
 from clinic_app.models.care import SessionAmendment
 from clinic_app.models.care import SessionRecord
+from clinic_app.models.catalog_stamp import CatalogStamp
 from clinic_app.models.outbox import OutboxMessage
 from clinic_app.models.outbox import OutboxStatus
 from clinic_app.models.outbox import WorkerJobRun
@@ -31,6 +32,7 @@ __all__ = [
     "AuditEntry",
     "Booking",
     "BookingStatus",
+    "CatalogStamp",
     "CheckIn",
     "ClinicSettings",
     "Closure",

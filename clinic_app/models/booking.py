@@ -116,6 +116,10 @@ class Booking(Base):
         Index("ix_bookings_room_blocked", "room_id", "blocked_start"),
         Index("ix_bookings_client_start", "client_id", "start_at"),
         Index("ix_bookings_blocked_start", "blocked_start"),
+        # Covers the slot search's range query (services/availability.py): the rows of the
+        # look-back window it must skip are filtered inside the index, no table lookups.
+        Index("ix_bookings_blocked_cover", "blocked_start", "blocked_end", "therapist_id",
+              "room_id", "status"),
         # The database itself refuses overlapping held time (PostgreSQL only;
         # SQLite relies on BEGIN IMMEDIATE plus the re-check in the service).
         ExcludeConstraint(

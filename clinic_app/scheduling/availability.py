@@ -43,6 +43,7 @@ call, each candidate costs one bisection, and a conflict jumps straight past the
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -70,6 +71,9 @@ __all__ = [
     "WeeklyRange",
     "check_start",
     "find_slots",
+    "find_slots_epoch",
+    "from_micros",
+    "to_micros",
     "working_intervals",
 ]
 
@@ -221,12 +225,13 @@ class SlotError(ValueError):
 class _Clock:
     """Per-call caches for local -> UTC conversion, shared by all therapists of a call."""
 
-    __slots__ = ("tz", "_instants", "_ranges")
+    __slots__ = ("tz", "_instants", "_ranges", "_ranges_micros")
 
     def __init__(self, tz: ZoneInfo) -> None:
         self.tz = tz
         self._instants: dict[tuple[date, time], datetime] = {}
         self._ranges: dict[tuple[date, tuple], list[tuple[datetime, datetime, datetime]]] = {}
+        self._ranges_micros: dict[tuple[date, tuple], list[tuple[int, int, int]]] = {}
 
     def instant(self, day: date, wall: time) -> datetime:
         """UTC instant of wall-clock ``wall`` on local ``day`` (fold=0)."""
@@ -246,6 +251,15 @@ class _Clock:
             pairs = merge_pairs((instant(day, s), instant(day, e)) for s, e in walls)
             value = [(s, e, s) for s, e in pairs]
             self._ranges[key] = value
+        return value
+
+    def ranges_micros(self, day: date, walls: tuple) -> list[tuple[int, int, int]]:
+        """:meth:`ranges` in epoch microseconds."""
+        key = (day, walls)
+        value = self._ranges_micros.get(key)
+        if value is None:
+            value = _micros_triples(self.ranges(day, walls))
+            self._ranges_micros[key] = value
         return value
 
 
@@ -286,6 +300,17 @@ class _Prepared:
             return ()
         return self.eff_weeks[i][day.weekday()]
 
+    def working_micros(self, day: date, clock: _Clock) -> list[tuple[int, int, int]]:
+        """:meth:`working` in epoch microseconds (the common no-time-off case cached)."""
+        if day in self.off_all_day:
+            return []
+        walls = self.walls(day)
+        if not walls:
+            return []
+        if not self.off.get(day):
+            return clock.ranges_micros(day, walls)
+        return _micros_triples(self.working(day, clock))
+
     def working(self, day: date, clock: _Clock) -> list[tuple[datetime, datetime, datetime]]:
         """UTC working intervals of ``day`` as (start, end, grid anchor), sorted."""
         if day in self.off_all_day:
@@ -303,6 +328,12 @@ class _Prepared:
             for s, e in subtract_pairs([(start, end)], holes):
                 out.append((s, e, anchor))
         return out
+
+
+def _micros_triples(
+    triples: list[tuple[datetime, datetime, datetime]],
+) -> list[tuple[int, int, int]]:
+    return [(to_micros(s), to_micros(e), to_micros(a)) for s, e, a in triples]
 
 
 def working_intervals(schedule: TherapistSchedule, day: date, tz: ZoneInfo) -> list[Interval]:
@@ -326,11 +357,24 @@ def _closed_days(closures: Sequence[tuple[date, date]], first: date, last: date)
     return closed
 
 
-def _grid_at_or_after(anchor: datetime, instant: datetime, step: timedelta) -> datetime:
-    """First ``anchor + k * step`` (k >= 0) that is not before ``instant``."""
-    if instant <= anchor:
-        return anchor
-    return anchor - ((anchor - instant) // step) * step
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def to_micros(value: datetime) -> int:
+    """``value`` (aware) as whole microseconds since the Unix epoch: exact, unlike floats."""
+    return (value - _EPOCH) // _MICROSECOND
+
+
+def from_micros(value: int) -> datetime:
+    """The aware UTC datetime of epoch microseconds ``value``."""
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def _merged_micros(pairs: Iterable[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    """Sorted starts and ends of the union of ``pairs`` (epoch microseconds)."""
+    merged = merge_pairs(pairs)
+    return [p[0] for p in merged], [p[1] for p in merged]
 
 
 def find_slots(
@@ -351,17 +395,48 @@ def find_slots(
     therapist or room missing from its mapping is free. The result is sorted by
     ``(start, therapist_id)``; each slot carries the lowest free room id.
     """
+
+    def micros(busy: Mapping[int, Sequence[Interval]]) -> dict[int, list[tuple[int, int]]]:
+        return {key: [(to_micros(as_utc(iv.start)), to_micros(as_utc(iv.end))) for iv in ivs]
+                for key, ivs in busy.items()}
+
+    return find_slots_epoch(
+        service=service, rules=rules, now=now, date_from=date_from, date_to=date_to,
+        therapists=therapists, closures=closures, therapist_busy=micros(therapist_busy),
+        room_busy=micros(room_busy))
+
+
+def find_slots_epoch(
+    *,
+    service: ServiceSpec,
+    rules: Rules,
+    now: datetime,
+    date_from: date,
+    date_to: date,
+    therapists: Sequence[TherapistSchedule],
+    closures: Sequence[tuple[date, date]],
+    therapist_busy: Mapping[int, Sequence[tuple[int, int]]],
+    room_busy: Mapping[int, Sequence[tuple[int, int]]],
+) -> list[Slot]:
+    """:func:`find_slots` with busy time as ``(start, end)`` epoch microseconds.
+
+    The hot path: the database computes those numbers, so no datetime is built per busy
+    interval, and the walk compares integers. Each room's index is built only when a
+    candidate the therapist is free for reaches that room.
+    """
     now = as_utc(now)
     tz = rules.tz
-    step = rules.step
-    earliest = now + rules.min_notice
-    first_day = max(date_from, earliest.astimezone(tz).date())
+    step = rules.step // _MICROSECOND
+    earliest_dt = now + rules.min_notice
+    earliest = to_micros(earliest_dt)
+    first_day = max(date_from, earliest_dt.astimezone(tz).date())
     last_day = min(date_to, (now + rules.horizon).astimezone(tz).date())
     if first_day > last_day:
         return []
-    rooms = [(r, BusyIndex(room_busy.get(r, ()))) for r in sorted(set(service.room_ids))]
-    if not rooms:
+    room_ids = sorted(set(service.room_ids))
+    if not room_ids:
         return []
+    room_index: dict[int, tuple[list[int], list[int]]] = {}
     closed = _closed_days(closures, first_day, last_day)
     days = []
     day = first_day
@@ -372,23 +447,22 @@ def find_slots(
     if not days:
         return []
 
-    duration = service.duration
-    before = service.buffer_before
-    tail = duration + service.buffer_after
+    duration = service.duration // _MICROSECOND
+    before = service.buffer_before // _MICROSECOND
+    tail = duration + service.buffer_after // _MICROSECOND
     clock = _Clock(tz)
-    found: list[tuple[datetime, int, int]] = []
+    found: list[tuple[int, int, int]] = []
     append = found.append
     for schedule in therapists:
         tid = schedule.therapist_id
         prepared = _Prepared(schedule, first_day, last_day)
-        busy = BusyIndex(therapist_busy.get(tid, ()))
-        busy_ends = busy.ends
-        busy_starts = busy.starts
+        busy_starts, busy_ends = _merged_micros(therapist_busy.get(tid, ()))
         n_busy = len(busy_ends)
         for day in days:
-            for w_start, w_end, anchor in prepared.working(day, clock):
+            for w_start, w_end, anchor in prepared.working_micros(day, clock):
                 last = w_end - duration
-                s = _grid_at_or_after(anchor, w_start if w_start > earliest else earliest, step)
+                lo = w_start if w_start > earliest else earliest
+                s = anchor if lo <= anchor else anchor - ((anchor - lo) // step) * step
                 while s <= last:
                     b_start = s - before
                     b_end = s + tail
@@ -398,13 +472,29 @@ def find_slots(
                         nxt = busy_ends[i] + before
                         s = anchor - ((anchor - nxt) // step) * step if nxt > anchor else anchor
                         continue
-                    for room_id, room in rooms:
-                        if room.is_free(b_start, b_end):
+                    for room_id in room_ids:
+                        index = room_index.get(room_id)
+                        if index is None:
+                            index = room_index[room_id] = _merged_micros(
+                                room_busy.get(room_id, ()))
+                        r_starts, r_ends = index
+                        j = bisect_right(r_ends, b_start)
+                        if j == len(r_ends) or not r_starts[j] < b_end:
                             append((s, tid, room_id))
                             break
                     s += step
     found.sort()
-    return [Slot(s, s + duration, tid, room_id) for s, tid, room_id in found]
+    # One datetime per distinct instant: slots of several therapists share starts and ends,
+    # and callers formatting them can then work per instant (api/catalog.py).
+    instants: dict[int, datetime] = {}
+
+    def instant(micros: int) -> datetime:
+        value = instants.get(micros)
+        if value is None:
+            value = instants[micros] = from_micros(micros)
+        return value
+
+    return [Slot(instant(s), instant(s + duration), tid, room_id) for s, tid, room_id in found]
 
 
 def check_start(

@@ -1,7 +1,13 @@
 """Slot search against the database: load once, then the pure search does the rest.
 
-A request costs a fixed number of SQL statements whatever the date range or the number of
-bookings (a test counts them):
+:func:`search_slots` (the API, the picker) keeps the catalogue -- settings, services, hours,
+overrides, closures -- cached per process behind the catalogue stamp
+(:mod:`clinic_app.models.catalog_stamp`): while the stamp is unchanged a search is ONE
+statement (the stamp and the bookings in one ``UNION ALL``); a cold cache costs four, a stale
+one at most five, whatever the date range or the number of bookings (a test counts them).
+
+The booking path (:func:`load_service`, :func:`load_search_data`) reads everything afresh
+inside its write transaction, in a fixed number of statements:
 
 1. the settings row;
 2. the service with the ids of its active therapists and active rooms (one joined query);
@@ -24,6 +30,7 @@ from datetime import datetime
 from datetime import time
 from datetime import timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date
@@ -42,6 +49,7 @@ from sqlalchemy.orm import Session
 
 from clinic_app.db import raw_timestamp
 from clinic_app.db import utc_from_raw
+from clinic_app.errors import DomainError
 from clinic_app.errors import NotFound
 from clinic_app.errors import ValidationFailed
 from clinic_app.models.booking import MAX_BLOCKED_MINUTES
@@ -369,6 +377,219 @@ def check_range(date_from: date, date_to: date) -> None:
         )
 
 
+def _check_window(now: datetime, tz: ZoneInfo, date_from: date, date_to: date) -> None:
+    """Far-off dates are typos, and near years 1 and 9999 the day arithmetic overflows."""
+    check_dates(now.astimezone(tz).date(), "Search dates are out of range.",
+                **{"from": date_from, "to": date_to})
+
+
+# --------------------------------------------------------------------------------------------
+# The search's fast path: catalogue cached per process, one statement per search on a hit.
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Settings, services and hours as of one catalogue stamp (see models/catalog_stamp.py)."""
+
+    stamp: int | None  # None: no stamp row, so this catalogue is never reused
+    rules: pure.Rules
+    services: dict[int, ServiceInfo]
+    schedules: dict[int, pure.TherapistSchedule]  # every therapist's hours, all dates
+    closures: tuple[tuple[date, date], ...]
+
+
+# One catalogue per engine (a process may serve several databases: tests, benchmarks). Only
+# reused while the stamp read in the same statement as the bookings is the one it was loaded
+# with; a stale entry is replaced, never patched.
+_CATALOGS: WeakKeyDictionary[Any, Catalog] = WeakKeyDictionary()
+
+_SETTINGS_SQL = (
+    "SELECT (SELECT stamp FROM catalog_stamp WHERE id = 1), timezone, min_notice_minutes,"
+    " horizon_days, slot_step_minutes FROM clinic_settings ORDER BY id LIMIT 1"
+)
+def _all_services_statement() -> Any:
+    """``_SERVICE_STMT`` without its ``service_id`` filter: every service in one query."""
+    return (
+        select(*_SERVICE_STMT.selected_columns)
+        .select_from(Service)
+        .outerjoin(service_therapists, service_therapists.c.service_id == Service.id)
+        .outerjoin(
+            Therapist,
+            and_(Therapist.id == service_therapists.c.therapist_id, Therapist.active.is_(True)),
+        )
+        .outerjoin(service_rooms, service_rooms.c.service_id == Service.id)
+        .outerjoin(Room, and_(Room.id == service_rooms.c.room_id, Room.active.is_(True)))
+    )
+
+
+_ALL_SERVICES_STMT = _all_services_statement()
+_ALL_SCHEDULES_SQL = (
+    "SELECT 'w', therapist_id, weekday, effective_from, NULL, NULL, start_time, end_time"
+    " FROM weekly_hours"
+    " UNION ALL SELECT 'o', therapist_id, NULL, start_date, end_date, kind, start_time, end_time"
+    " FROM hours_overrides"
+    " UNION ALL SELECT 'c', NULL, NULL, start_date, end_date, NULL, NULL, NULL FROM closures"
+)
+
+
+def _as_date(value: Any) -> date:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _as_time(value: Any) -> time | None:
+    if value is None or isinstance(value, time):
+        return value
+    return time.fromisoformat(value)
+
+
+def _load_catalog(session: Session) -> Catalog:
+    """Settings (with the stamp, in one statement), every service, every schedule: 3 reads.
+
+    The stamp is read first, so a change committed while the rest is read makes the stored
+    stamp stale (the next search reloads) and never labels old rows with a new stamp.
+    """
+    conn = session.connection()
+    row = conn.exec_driver_sql(_SETTINGS_SQL).first()
+    if row is None:  # first use of a new database: create the settings row (a write)
+        get_settings(session)
+        row = conn.exec_driver_sql(_SETTINGS_SQL).first()
+    stamp, zone, notice, horizon, step = row
+    rules = pure.Rules(tz=ZoneInfo(zone), min_notice=timedelta(minutes=notice),
+                       horizon=timedelta(days=horizon), step=timedelta(minutes=step))
+    by_service: dict[int, list[Any]] = {}
+    for r in conn.execute(_ALL_SERVICES_STMT).all():
+        by_service.setdefault(r[0], []).append(r)
+    services = {
+        sid: ServiceInfo(
+            id=sid, name=rows[0][1], active=bool(rows[0][2]), duration_minutes=rows[0][3],
+            buffer_before_minutes=rows[0][4], buffer_after_minutes=rows[0][5],
+            price_cents=rows[0][6],
+            therapist_ids=tuple(sorted({r[7] for r in rows if r[7] is not None})),
+            room_ids=tuple(sorted({r[8] for r in rows if r[8] is not None})),
+        )
+        for sid, rows in by_service.items()
+    }
+    weekly: dict[int, list[pure.WeeklyRange]] = {}
+    overrides: dict[int, list[pure.HoursOverride]] = {}
+    closures: list[tuple[date, date]] = []
+    for src, tid, weekday, d1, d2, kind, t1, t2 in conn.exec_driver_sql(_ALL_SCHEDULES_SQL):
+        if src == "w":
+            weekly.setdefault(tid, []).append(
+                pure.WeeklyRange(weekday, _as_time(t1), _as_time(t2), _as_date(d1)))
+        elif src == "o":
+            overrides.setdefault(tid, []).append(pure.HoursOverride(
+                _as_date(d1), _as_date(d2), kind, _as_time(t1), _as_time(t2)))
+        else:
+            closures.append((_as_date(d1), _as_date(d2)))
+    schedules = {
+        tid: pure.TherapistSchedule(tid, tuple(weekly.get(tid, ())), tuple(overrides.get(tid, ())))
+        for tid in set(weekly) | set(overrides)
+    }
+    return Catalog(stamp=stamp, rules=rules, services=services, schedules=schedules,
+                   closures=tuple(sorted(closures)))
+
+
+_BUSY_SQL: dict[tuple[str, int, int, bool], str] = {}
+
+
+def _busy_sql(dialect: str, n_tids: int, n_rids: int, with_stamp: bool) -> str:
+    """The bookings range query (plus, first, the catalogue stamp row) as driver SQL.
+
+    Same filter as :func:`_busy_statement`; times come back as epoch microseconds computed
+    by the database (exact: SQLAlchemy stores SQLite times with six fractional digits), so no
+    datetime is made per row.
+    """
+    key = (dialect, n_tids, n_rids, with_stamp)
+    sql = _BUSY_SQL.get(key)
+    if sql is None:
+        mark = "?" if dialect == "sqlite" else "%s"
+        if dialect == "sqlite":
+            def micros(col: str) -> str:
+                return (f"(CAST(strftime('%s', {col}) AS INTEGER) * 1000000"
+                        f" + CAST(substr({col}, 21, 6) AS INTEGER))")
+        else:
+            def micros(col: str) -> str:
+                return f"CAST(EXTRACT(EPOCH FROM {col}) * 1000000 AS BIGINT)"
+        who = " OR ".join(part for part in (
+            f"therapist_id IN ({', '.join([mark] * n_tids)})" if n_tids else "",
+            f"room_id IN ({', '.join([mark] * n_rids)})" if n_rids else "") if part) or "1 = 0"
+        # Only fixed column names and placeholders are interpolated: no value reaches the SQL.
+        sql = (
+            f"SELECT therapist_id, room_id, {micros('blocked_start')}, {micros('blocked_end')}"  # noqa: S608
+            f" FROM bookings WHERE status != 'cancelled' AND blocked_start > {mark}"
+            f" AND blocked_start < {mark} AND blocked_end > {mark} AND ({who})"
+            f" AND id != {mark}"
+        )
+        if with_stamp:
+            sql = f"SELECT NULL, NULL, stamp, NULL FROM catalog_stamp WHERE id = 1 UNION ALL {sql}"  # noqa: S608, E501
+        _BUSY_SQL[key] = sql
+    return sql
+
+
+def _db_time(value: datetime, dialect: str) -> Any:
+    """A bound timestamp as the column stores it (naive UTC text on SQLite)."""
+    value = value.astimezone(UTC)
+    if dialect == "sqlite":
+        return value.replace(tzinfo=None).isoformat(" ")
+    return value
+
+
+def _read_busy(
+    session: Session,
+    rules: pure.Rules,
+    service: ServiceInfo,
+    tids: tuple[int, ...],
+    date_from: date,
+    date_to: date,
+    exclude_booking_id: int | None,
+    with_stamp: bool,
+) -> tuple[int | None, dict[int, list[tuple[int, int]]], dict[int, list[tuple[int, int]]]]:
+    """(stamp or None, busy per therapist, busy per room) in epoch microseconds: 1 statement."""
+    conn = session.connection()
+    dialect = conn.dialect.name
+    rids = service.room_ids
+    lo = _local_midnight(date_from, rules.tz) - timedelta(minutes=service.buffer_before_minutes)
+    hi = _local_midnight(date_to + timedelta(days=1), rules.tz) + timedelta(
+        minutes=service.duration_minutes + service.buffer_after_minutes)
+    params = (_db_time(lo - MAX_BLOCKED, dialect), _db_time(hi, dialect),
+              _db_time(lo, dialect), *tids, *rids, exclude_booking_id or 0)
+    rows = conn.exec_driver_sql(
+        _busy_sql(dialect, len(tids), len(rids), with_stamp), params).fetchall()
+    stamp = None
+    therapist_busy: dict[int, list[tuple[int, int]]] = {}
+    room_busy: dict[int, list[tuple[int, int]]] = {}
+    tset = set(tids)
+    rset = set(rids)
+    for tid, rid, start, end in rows:
+        if end is None:  # the stamp row
+            stamp = start
+            continue
+        if tid in tset:
+            therapist_busy.setdefault(tid, []).append((start, end))
+        if rid in rset:
+            room_busy.setdefault(rid, []).append((start, end))
+    return stamp, therapist_busy, room_busy
+
+
+def _checked(service: ServiceInfo | None, therapist_id: int | None) -> ServiceInfo:
+    """``service`` if it can be booked (with ``therapist_id``), else the domain error."""
+    if service is None:
+        raise NotFound("There is no such service.", fields={"service_id": "No such service."})
+    if not service.active:
+        raise ValidationFailed(
+            "This service is not offered any more.",
+            code="inactive_service",
+            fields={"service_id": "This service is not offered any more."},
+        )
+    if therapist_id is not None and therapist_id not in service.therapist_ids:
+        raise ValidationFailed(
+            "That therapist does not offer this service.",
+            code="not_offered",
+            fields={"therapist_id": "That therapist does not offer this service."},
+        )
+    return service
+
+
 def search_slots(
     session: Session,
     *,
@@ -384,32 +605,57 @@ def search_slots(
     Returns the clinic's zone and the slots (UTC, sorted by start then therapist). Raises
     ValidationFailed (``invalid_range``, ``range_too_long``, ``inactive_service``,
     ``not_offered``) or NotFound (unknown service).
+
+    Statements: one (catalogue stamp + bookings) while this process's cached catalogue is
+    current; otherwise three to load it (settings with the stamp, services, schedules) and
+    the bookings query: four, five when the change touched the searched service.
     """
     check_range(date_from, date_to)
-    settings = get_settings(session)
-    # Far-off dates are typos, and near years 1 and 9999 the day arithmetic overflows.
-    check_dates(now.astimezone(ZoneInfo(settings.timezone)).date(),
-                "Search dates are out of range.", **{"from": date_from, "to": date_to})
-    service = bookable_service(session, service_id, therapist_id)
-    tids = (therapist_id,) if therapist_id is not None else service.therapist_ids
-    data = load_search_data(
-        session,
-        settings=settings,
-        service=service,
-        therapist_ids=tids,
-        date_from=date_from,
-        date_to=date_to,
-        exclude_booking_id=exclude_booking_id,
-    )
-    slots = pure.find_slots(
+    engine = session.get_bind()
+    catalog = _CATALOGS.get(engine)
+    busy = None
+    stale_service, stale_tz = None, None
+    if catalog is not None and catalog.stamp is not None and service_id in catalog.services:
+        try:
+            service = _checked(catalog.services[service_id], therapist_id)
+        except DomainError:
+            catalog = None  # maybe stale: only a current catalogue may refuse the search
+        else:
+            _check_window(now, catalog.rules.tz, date_from, date_to)
+            tids = (therapist_id,) if therapist_id is not None else service.therapist_ids
+            stamp, *busy = _read_busy(session, catalog.rules, service, tids, date_from,
+                                      date_to, exclude_booking_id, with_stamp=True)
+            if stamp != catalog.stamp:
+                stale_service, stale_tz = service, catalog.rules.tz
+                catalog = None
+    if catalog is None or busy is None:
+        catalog = _load_catalog(session)
+        if catalog.stamp is not None:
+            _CATALOGS[engine] = catalog
+        else:
+            _CATALOGS.pop(engine, None)
+        _check_window(now, catalog.rules.tz, date_from, date_to)
+        service = _checked(catalog.services.get(service_id), therapist_id)
+        tids = (therapist_id,) if therapist_id is not None else service.therapist_ids
+        # Bookings read under the old catalogue stay right if this service and the zone
+        # (which fix the query's window and ids) did not change.
+        if busy is not None and (stale_service, stale_tz) != (service, catalog.rules.tz):
+            busy = None
+        if busy is None:
+            _, *busy = _read_busy(session, catalog.rules, service, tids, date_from, date_to,
+                                  exclude_booking_id, with_stamp=False)
+    therapist_busy, room_busy = busy
+    rules = catalog.rules
+    schedules = tuple(catalog.schedules.get(t) or pure.TherapistSchedule(t, ()) for t in tids)
+    slots = pure.find_slots_epoch(
         service=service.spec,
-        rules=data.rules,
+        rules=rules,
         now=now,
         date_from=date_from,
         date_to=date_to,
-        therapists=data.therapists,
-        closures=data.closures,
-        therapist_busy=data.therapist_busy,
-        room_busy=data.room_busy,
+        therapists=schedules,
+        closures=catalog.closures,
+        therapist_busy=therapist_busy,
+        room_busy=room_busy,
     )
-    return data.rules.tz, slots
+    return rules.tz, slots

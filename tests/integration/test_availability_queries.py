@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from contextlib import contextmanager
 from datetime import UTC
 from datetime import date
@@ -15,12 +16,21 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 from sqlalchemy import event
+from sqlalchemy import func
+from sqlalchemy import select
 
 from clinic_app.errors import NotFound
 from clinic_app.errors import ValidationFailed
+from clinic_app.models import Booking
+from clinic_app.models import CatalogStamp
 from clinic_app.models import Closure
 from clinic_app.models import HoursOverride
+from clinic_app.models import Service
+from clinic_app.models import Therapist
+from clinic_app.models import WeeklyHours
 from clinic_app.services import booking as booking_service
+from clinic_app.services.availability import bookable_service
+from clinic_app.services.availability import load_search_data
 from clinic_app.services.availability import search_slots
 from clinic_app.services.settings import get_settings
 from tests.factories import make_service
@@ -29,6 +39,7 @@ from tests.factories import make_user
 from tests.factories.booking import make_clinic
 from tests.factories.booking import raw_booking
 from tests.factories.schedule import local
+from tests.reference_availability import reference_find_slots
 
 NOW = datetime(2026, 11, 23, 8, tzinfo=UTC)
 TUE = date(2026, 11, 24)
@@ -120,9 +131,17 @@ def test_search_validation(app, db, clinic):
     assert exc.value.code == "not_offered"
 
 
+def ensure_stamp_row(db):
+    """The catalogue stamp row (tests empty every table between tests on PostgreSQL)."""
+    if db.session.scalar(select(func.count()).select_from(CatalogStamp)) == 0:
+        db.session.add(CatalogStamp(id=1, stamp=12345))
+    db.session.commit()
+
+
 @pytest.mark.real_db  # counts every statement: the savepoint mode would add SAVEPOINTs
 def test_statement_count_does_not_grow_with_range_or_bookings(app, db, clinic):
     service_id = clinic.service.id
+    ensure_stamp_row(db)
 
     def count(first, last, **kw):
         db.session.commit()
@@ -132,18 +151,37 @@ def test_statement_count_does_not_grow_with_range_or_bookings(app, db, clinic):
         # SQLite's BEGIN IMMEDIATE (clinic_app/db.py) is transaction control, not a query.
         return len([s for s in seen if not s.startswith("BEGIN")])
 
-    one_day = count(TUE, TUE)
-    assert one_day <= 4, "settings, service+ids, schedules+closures, bookings"
-    assert count(TUE, TUE + timedelta(61)) == one_day
-    assert count(TUE, TUE, therapist_id=clinic.therapists[0].id) == one_day
+    cold = count(TUE, TUE)
+    assert cold <= 4, "settings+stamp, services+ids, schedules+closures, bookings"
+    # The catalogue is cached now: one statement (stamp + bookings) whatever the range.
+    assert count(TUE, TUE + timedelta(61)) == 1
+    assert count(TUE, TUE, therapist_id=clinic.therapists[0].id) == 1
     client = make_user(app)
     for day in range(30):
         for hour in (9, 13, 15):
             raw_booking(app, client=client, therapist=clinic.therapists[day % 2],
                         room=clinic.rooms[0], service=clinic.service,
                         start=local(2026, 11, 24, hour) + timedelta(days=day))
-    assert count(TUE, TUE + timedelta(61)) == one_day
-    assert count(TUE, TUE) == one_day
+    assert count(TUE, TUE + timedelta(61)) == 1
+    assert count(TUE, TUE) == 1
+    # A catalogue change (here a closure) is seen at once and reloads: at most 5 statements.
+    db.session.add(Closure(start_date=TUE + timedelta(1), end_date=TUE + timedelta(1),
+                           reason="Inventory"))
+    db.session.commit()
+    assert 1 < count(TUE, TUE + timedelta(3)) <= 5
+    assert count(TUE, TUE + timedelta(3)) == 1
+
+
+def test_without_a_stamp_row_nothing_is_cached(app, db, clinic):
+    service_id = clinic.service.id
+    db.session.execute(CatalogStamp.__table__.delete())
+    db.session.commit()
+    for _ in range(2):
+        with statements(db.engine) as seen:
+            search_slots(db.session, service_id=service_id, date_from=TUE, date_to=TUE,
+                         now=NOW)
+        db.session.commit()
+        assert len([s for s in seen if not s.startswith("BEGIN")]) == 4
 
 
 @settings(max_examples=15, deadline=None,
@@ -168,3 +206,144 @@ def test_booking_removes_the_slot_and_cancelling_brings_it_back(app, db, clinic,
     booking_service.cancel(db.session, booking, actor=clinic.client, now=NOW)
     db.session.commit()
     assert search(db, clinic, first=first, last=first) == before
+
+
+def reference_search(db, *, service_id, date_from, date_to, therapist_id=None,
+                     exclude_booking_id=None):
+    """The search as it was before the cache and the epoch path: four ORM/Core reads and
+    the reference walk (tests/reference_availability.py)."""
+    settings_row = get_settings(db.session)
+    service = bookable_service(db.session, service_id, therapist_id)
+    tids = (therapist_id,) if therapist_id is not None else service.therapist_ids
+    data = load_search_data(db.session, settings=settings_row, service=service,
+                            therapist_ids=tids, date_from=date_from, date_to=date_to,
+                            exclude_booking_id=exclude_booking_id)
+    return reference_find_slots(service=service.spec, rules=data.rules, now=NOW,
+                                date_from=date_from, date_to=date_to,
+                                therapists=data.therapists, closures=data.closures,
+                                therapist_busy=data.therapist_busy, room_busy=data.room_busy)
+
+
+def _random_bookings(app, rng, clinic, service, first_day, days, count):
+    """``count`` tries at random bookings (some cancelled) that overlap no active booking of
+    the same therapist or room (PostgreSQL's exclusion constraints would refuse them)."""
+    taken: list[tuple[int, int, datetime, datetime]] = []
+    made = []
+    for _ in range(count):
+        therapist = rng.choice(clinic.therapists)
+        room = rng.choice(clinic.rooms)
+        day = first_day + timedelta(days=rng.randrange(days))
+        start = local(day.year, day.month, day.day, rng.randrange(8, 17), rng.randrange(12) * 5)
+        blocked = (start - timedelta(minutes=service.buffer_before_minutes),
+                   start + timedelta(minutes=service.duration_minutes
+                                     + service.buffer_after_minutes))
+        if any((t == therapist.id or r == room.id) and a < blocked[1] and blocked[0] < b
+               for t, r, a, b in taken):
+            continue
+        status = "cancelled" if rng.random() < 0.15 else "booked"
+        if status != "cancelled":
+            taken.append((therapist.id, room.id, *blocked))
+        made.append(raw_booking(app, client=clinic.client, therapist=therapist, room=room,
+                                service=service, start=start, status=status))
+    return made
+
+
+def test_cached_epoch_search_equals_the_reference_on_random_data(app, db):
+    """Random clinics (buffers, shared rooms, overrides, closures, cancelled rows, settings
+    changes) searched over ordinary days and the 2027-03-28 spring-forward day: the new
+    search, cold and cached, returns exactly the reference's slots."""
+    ensure_stamp_row(db)
+    rng = random.Random(20261201)
+    settings_row = get_settings(db.session)
+    settings_row.horizon_days = 200  # reach the March 2027 clock change
+    db.session.commit()
+    checked = 0
+    for round_ in range(4):
+        clinic = make_clinic(app, therapists=rng.randint(1, 3), rooms=rng.randint(1, 2),
+                             minutes=rng.choice([30, 45, 60, 90]), before=rng.choice([0, 10]),
+                             after=rng.choice([0, 15]))
+        service = clinic.service
+        spans = [(TUE, 6), (date(2027, 3, 25), 6)]
+        for first_day, days in spans:
+            _random_bookings(app, rng, clinic, service, first_day, days, 25)
+        therapist = clinic.therapists[0]
+        db.session.add(HoursOverride(therapist_id=therapist.id, start_date=TUE + timedelta(1),
+                                     end_date=TUE + timedelta(1), kind="off",
+                                     start_time=time(10, 10), end_time=time(11, 20)))
+        if round_ % 2:
+            db.session.add(Closure(start_date=date(2027, 3, 26), end_date=date(2027, 3, 26),
+                                   reason="Training"))
+        settings_row = get_settings(db.session)
+        settings_row.slot_step_minutes = rng.choice([5, 15, 30])
+        settings_row.min_notice_minutes = rng.choice([0, 240, 60 * 30])
+        db.session.commit()
+        some_booking = db.session.scalar(select(Booking.id).where(
+            Booking.service_id == service.id).order_by(Booking.id))
+        for first_day, days in spans:
+            for kw in ({}, {"therapist_id": therapist.id},
+                       {"exclude_booking_id": some_booking}):
+                last = first_day + timedelta(days=days - 1)
+                expected = reference_search(db, service_id=service.id, date_from=first_day,
+                                            date_to=last, **kw)
+                db.session.commit()
+                for _ in range(2):  # cold (or stale) cache, then cached
+                    got = search_slots(db.session, service_id=service.id, date_from=first_day,
+                                       date_to=last, now=NOW, **kw)[1]
+                    db.session.commit()
+                    assert got == expected, (round_, first_day, kw)
+                checked += len(expected)
+    assert checked > 100  # the comparison saw real slots, not empty lists
+
+
+def test_catalogue_changes_are_seen_by_the_cached_search(app, db, clinic):
+    """Every kind of catalogue change renews the stamp: the next search sees it."""
+    ensure_stamp_row(db)
+    service_id = clinic.service.id
+    t1 = clinic.therapists[0]
+
+    def starts(**kw):
+        db.session.commit()
+        out = search_slots(db.session, service_id=service_id, date_from=TUE, date_to=TUE,
+                           now=NOW, **kw)[1]
+        db.session.commit()
+        return out
+
+    base = starts()
+    assert base and starts() == base  # cached
+    db.session.add(Closure(start_date=TUE, end_date=TUE, reason="Flood"))
+    db.session.commit()
+    assert starts() == []
+    db.session.execute(Closure.__table__.delete())
+    get_settings(db.session).slot_step_minutes = 30
+    db.session.commit()
+    assert len(starts()) < len(base)
+    get_settings(db.session).slot_step_minutes = 15
+    db.session.execute(WeeklyHours.__table__.update().where(
+        WeeklyHours.therapist_id == t1.id, WeeklyHours.start_time == time(9)
+    ).values(end_time=time(11)))
+    db.session.commit()
+    assert max(s.end for s in starts(therapist_id=t1.id)).astimezone(
+        local(2026, 1, 1, 0).tzinfo).time() == time(17)  # afternoon range untouched
+    mine = starts(therapist_id=t1.id)
+    assert not any(local(2026, 11, 24, 10, 15) <= s.start < local(2026, 11, 24, 13)
+                   for s in mine)
+    db.session.get(Therapist, t1.id).active = False
+    db.session.commit()
+    assert {s.therapist_id for s in starts()} == {clinic.therapists[1].id}
+    with pytest.raises(ValidationFailed):
+        starts(therapist_id=t1.id)
+    db.session.get(Service, service_id).active = False
+    db.session.commit()
+    with pytest.raises(ValidationFailed) as exc:
+        starts()
+    assert exc.value.code == "inactive_service"
+    # Offered again (here through a plain connection, as another process would): the cached
+    # "inactive" is not trusted, the current catalogue is.
+    db.session.rollback()  # the refused search's transaction (SQLite: the write lock)
+    with db.engine.begin() as conn:
+        conn.execute(Service.__table__.update().where(Service.id == service_id)
+                     .values(active=True))
+    assert {s.therapist_id for s in starts()} == {clinic.therapists[1].id}
+    with pytest.raises(NotFound):
+        search_slots(db.session, service_id=service_id + 999, date_from=TUE, date_to=TUE,
+                     now=NOW)

@@ -11,12 +11,21 @@ import http.client
 import json
 import os
 import random
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func
@@ -34,6 +43,8 @@ from tests.factories import now_of
 from tests.live_server import LiveServer
 from tests.live_server import live_server  # noqa: F401  (fixture)
 from tests.live_server import live_server_factory  # noqa: F401  (fixture)
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # Wednesday 25 November 2026: two days after the frozen clock (Mon 23 Nov 08:00 UTC), past the
 # minimum notice and the cancellation cutoff; London is on GMT, so local time = UTC.
@@ -225,3 +236,76 @@ def test_randomized_books_cancels_reschedules_never_overlap(app, db, live_server
 def _quiet_request_log(caplog):
     # 429/409 answers are expected here; keep the failure output readable.
     caplog.set_level("WARNING", logger="werkzeug")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_storm_on_four_gunicorn_processes_has_exactly_one_winner(app, db, tmp_path):
+    """20 simultaneous bookings of one slot through 4 gunicorn worker processes (separate
+    SQLite connections in separate processes, reads no longer holding the write lock): one
+    201, nineteen 409, no 500, and one active booking."""
+    therapist = make_therapist(app)
+    room = make_room(app)
+    service = make_service(app, therapists=[therapist], rooms=[room], minutes=60)
+    tokens = clients_with_tokens(app, db, 20, "storm")
+    service_id, therapist_id = service.id, therapist.id
+    db.session.commit()
+    # gunicorn runs on the real clock: a 10:00 London slot on a weekday 3+ days from now.
+    zone = ZoneInfo("Europe/London")
+    day = datetime.now(UTC).astimezone(zone).date() + timedelta(days=3)
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    start = datetime.combine(day, datetime.min.time().replace(hour=10), tzinfo=zone)
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLINIC_")}
+    env.update({"CLINIC_DATABASE_URL": app.config["DATABASE_URL"],
+                "CLINIC_SECRET_KEY": app.config["SECRET_KEY"],
+                "CLINIC_INSTANCE_PATH": str(tmp_path / "gunicorn-instance"),
+                "CLINIC_RATELIMIT_STORAGE_URL": "memory://", "CLINIC_MAIL_BACKEND": "dev",
+                "CLINIC_DEV_MAILBOX_DIR": str(tmp_path / "mailbox")})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--chdir", str(ROOT), "--bind",
+         f"127.0.0.1:{port}", "--workers", "4", "--worker-class", "sync", "--log-level",
+         "warning", "--error-logfile", str(tmp_path / "gunicorn.log"), "wsgi:app"],
+        env=env, start_new_session=True)
+    server = SimpleNamespace(host="127.0.0.1", port=port)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, (tmp_path / "gunicorn.log").read_text()
+            try:
+                if Api(server).call("GET", "/services")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "gunicorn did not start"
+            time.sleep(0.2)
+        api = Api(server)
+        # Warm every worker (each imports the app and opens its own SQLite connection).
+        for _ in range(8):
+            assert api.call("GET", f"/availability?service_id={service_id}"
+                                   f"&from={day.isoformat()}&to={day.isoformat()}")[0] == 200
+        barrier = threading.Barrier(len(tokens))
+
+        def attempt(token: str) -> tuple[int, Any]:
+            barrier.wait(timeout=30)
+            return api.call("POST", "/bookings", token, {
+                "service_id": service_id, "start": start.isoformat(),
+                "therapist_id": therapist_id})
+
+        with ThreadPoolExecutor(max_workers=len(tokens)) as pool:
+            results = list(pool.map(attempt, tokens))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    statuses = Counter(status for status, _ in results)
+    assert statuses == {201: 1, 409: 19}, results
+    db.session.rollback()
+    assert db.session.scalar(select(func.count(Booking.id)).where(
+        Booking.therapist_id == therapist_id, Booking.status != "cancelled")) == 1
+    assert db.session.scalar(OVERLAPS_SQL) == 0
+    assert "Traceback" not in (tmp_path / "gunicorn.log").read_text()

@@ -26,6 +26,9 @@ from clinic_app.scheduling.availability import TherapistSchedule
 from clinic_app.scheduling.availability import WeeklyRange
 from clinic_app.scheduling.availability import check_start
 from clinic_app.scheduling.availability import find_slots
+from clinic_app.scheduling.availability import find_slots_epoch
+from clinic_app.scheduling.availability import from_micros
+from clinic_app.scheduling.availability import to_micros
 from clinic_app.scheduling.availability import working_intervals
 from clinic_app.scheduling.intervals import BusyIndex
 from clinic_app.scheduling.intervals import Interval
@@ -34,6 +37,7 @@ from clinic_app.scheduling.intervals import intersect
 from clinic_app.scheduling.intervals import merge
 from clinic_app.scheduling.intervals import overlaps
 from clinic_app.scheduling.intervals import subtract
+from tests.reference_availability import reference_find_slots
 
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -653,3 +657,24 @@ def test_rows_validate_their_input():
     assert replace(service(), buffer_after=5 * MIN).blocked(at(MONDAY, 9)) == span(
         MONDAY, 9, 0, 10, 5
     )
+
+
+@PROPS
+@given(scenarios())
+def test_prop_epoch_path_offers_the_same_slots_as_the_reference(kw):
+    """The epoch-microsecond walk (find_slots / find_slots_epoch) equals the old walk."""
+    expected = reference_find_slots(date_from=DAYS[0], date_to=DAYS[-1], **kw)
+    assert slots_of(kw) == expected
+    as_micros = {
+        key: {k: [(to_micros(iv.start), to_micros(iv.end)) for iv in v]
+              for k, v in kw[key].items()}
+        for key in ("therapist_busy", "room_busy")}
+    assert find_slots_epoch(date_from=DAYS[0], date_to=DAYS[-1],
+                            **{**kw, **as_micros}) == expected
+
+
+def test_micros_round_trip_is_exact():
+    value = datetime(2026, 3, 29, 1, 59, 59, 999_999, tzinfo=UTC)
+    assert to_micros(value) == 1_774_749_599_999_999
+    assert from_micros(to_micros(value)) == value
+    assert to_micros(value.astimezone(LONDON)) == to_micros(value)
