@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from clinic_app import create_app
 from clinic_app.db import Base
 from clinic_app.extensions import db
+from clinic_app.models.catalog_stamp import CATALOG_TABLES
 from tests.conftest import PG_URL
 from tests.conftest import REQUIRE_PG
 
@@ -54,6 +55,20 @@ def test_upgrade_from_empty_matches_the_models(kind, tmp_path):
                 names = set(conn.scalars(text(
                     "SELECT conname FROM pg_constraint WHERE contype = 'x'")))
             assert names == {"ex_bookings_therapist_overlap", "ex_bookings_room_overlap"}
+        # Every catalogue table still has its stamp trigger at head: a later migration that
+        # recreates a table (SQLite batch mode) would drop them, and the slot search's
+        # per-process cache would then miss changes.
+        with db.engine.connect() as conn:
+            if kind == "postgresql":
+                triggers = set(conn.scalars(text(
+                    "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")))
+                expected = {f"{t}_catalog_stamp" for t in CATALOG_TABLES}
+            else:
+                triggers = set(conn.scalars(text(
+                    "SELECT name FROM sqlite_master WHERE type = 'trigger'")))
+                expected = {f"{t}_catalog_stamp_{a}" for t in CATALOG_TABLES
+                            for a in ("insert", "update", "delete")}
+        assert expected <= triggers, f"stamp triggers missing: {expected - triggers}"
         downgrade(revision="base")
         assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
         db.engine.dispose()
