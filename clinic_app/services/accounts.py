@@ -11,6 +11,8 @@ from datetime import timedelta
 
 from email_validator import EmailNotValidError
 from email_validator import validate_email
+from sqlalchemy import delete
+from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,6 +22,7 @@ from clinic_app.errors import ValidationFailed
 from clinic_app.mail.outbox import enqueue
 from clinic_app.mail.render import render_email
 from clinic_app.models.accounts import ApiToken
+from clinic_app.models.accounts import LoginSession
 from clinic_app.models.accounts import OneTimeToken
 from clinic_app.models.accounts import Role
 from clinic_app.models.accounts import User
@@ -240,6 +243,46 @@ def _set_password(user: User, password: str) -> None:
 def revoke_sessions(user: User) -> None:
     """Invalidate every session, remember cookie and API token of ``user``."""
     user.session_version = (user.session_version or 1) + 1
+
+
+def open_login_session(session: Session, user: User, now: datetime, lifetime: timedelta) -> str:
+    """Start a log-in on one device; returns its secret (only the hash is stored).
+
+    The user's expired and revoked rows are deleted on the way, so the table keeps
+    only live sessions without a housekeeping job.
+    """
+    session.execute(
+        delete(LoginSession).where(
+            LoginSession.user_id == user.id,
+            or_(LoginSession.expires_at <= now,
+                LoginSession.session_version != user.session_version),
+        )
+    )
+    raw = new_token()
+    session.add(LoginSession(user_id=user.id, token_hash=token_hash(raw),
+                             session_version=user.session_version, created_at=now,
+                             expires_at=now + lifetime))
+    session.flush()
+    return raw
+
+
+def user_for_login_session(session: Session, user_id: int, raw: str, now: datetime) -> User | None:
+    """The active user whose live log-in session has secret ``raw``, else None."""
+    row = session.scalar(
+        select(LoginSession).where(LoginSession.token_hash == token_hash(raw),
+                                   LoginSession.user_id == user_id)
+    )
+    if row is None or row.expires_at <= now:
+        return None
+    user = row.user
+    if not user.is_active or user.session_version != row.session_version:
+        return None
+    return user
+
+
+def close_login_session(session: Session, raw: str) -> None:
+    """End one log-in (log-out): its cookies are refused from now on."""
+    session.execute(delete(LoginSession).where(LoginSession.token_hash == token_hash(raw)))
 
 
 def reset_password(session: Session, raw: str, password: str, now: datetime) -> User:

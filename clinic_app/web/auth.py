@@ -10,10 +10,10 @@ from flask import render_template
 from flask import request
 from flask import url_for
 from flask_login import current_user
-from flask_login import login_user
-from flask_login import logout_user
 from werkzeug.wrappers import Response
 
+from clinic_app.auth import log_in
+from clinic_app.auth import log_out
 from clinic_app.errors import DomainError
 from clinic_app.errors import NotAuthenticated
 from clinic_app.extensions import db
@@ -130,8 +130,7 @@ def login() -> str | Response | tuple[str, int]:
             form.form_errors.append(exc.message)
             status = 401
         else:
-            db.session.commit()
-            login_user(user, remember=bool(form.remember.data))
+            log_in(user, remember=bool(form.remember.data))
             return redirect(safe_next(request.args.get("next")) or home_for(user))
     elif request.method == "POST":
         status = 422
@@ -140,7 +139,7 @@ def login() -> str | Response | tuple[str, int]:
 
 @bp.post("/logout")
 def logout() -> Response:
-    logout_user()
+    log_out()
     flash("You are logged out.", "info")
     return redirect(url_for("main.home"))
 
@@ -173,7 +172,7 @@ def reset_password(token: str) -> str | Response | tuple[str, int]:
             apply_error(form, exc)
         else:
             db.session.commit()
-            logout_user()
+            log_out()
             flash("Your password is changed. Please log in with the new one.", "success")
             return redirect(url_for("auth.login"))
     return render_template("auth/new_password.html", form=form, heading="Choose a new password"), \
@@ -194,8 +193,7 @@ def accept_invite(token: str) -> str | Response | tuple[str, int]:
             db.session.rollback()
             apply_error(form, exc)
         else:
-            db.session.commit()
-            login_user(user)
+            log_in(user)
             flash("Welcome! Your password is set.", "success")
             return redirect(home_for(user))
     return render_template("auth/new_password.html", form=form,
@@ -211,6 +209,6 @@ def confirm_email_change(token: str) -> Response | tuple[str, int]:
         db.session.rollback()
         return render_template("auth/token_problem.html", message=exc.message, form=None), 400
     db.session.commit()
-    logout_user()
+    log_out()
     flash("Your new email address is confirmed. Please log in with it.", "success")
     return redirect(url_for("auth.login"))
