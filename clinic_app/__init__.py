@@ -92,6 +92,9 @@ def register_extensions(app: Flask) -> None:
 
     login_manager.user_loader(load_user)
 
+    from clinic_app.throttle import trust_proxies
+
+    trust_proxies(app)
 
 def register_blueprints(app: Flask) -> None:
     from clinic_app.web import register_web

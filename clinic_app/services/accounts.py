@@ -39,6 +39,7 @@ TOKEN_TTL = {
     "reset": timedelta(minutes=60),
     "invite": timedelta(days=7),
     "change_email": timedelta(days=2),
+    "sign_in": timedelta(minutes=15),
 }
 
 
@@ -232,6 +233,40 @@ def request_password_reset(session: Session, email: str, now: datetime) -> None:
     session.flush()
     _send(session, user, "password_reset", f"user:{user.id}:reset:{token_hash(raw)[:16]}", now,
           token=raw)
+
+
+def request_sign_in_link(session: Session, email: str, now: datetime) -> None:
+    """Email a one-time sign-in link if the account exists; silent otherwise.
+
+    The way in when the account's log-in budget is spent: the owner proves control
+    of the mailbox instead of knowing the password.
+    """
+    try:
+        address = normalise_email(email)
+    except ValidationFailed:
+        return
+    user = find_user(session, address)
+    if user is None or not user.is_active:
+        return
+    send_sign_in_link(session, user, now)
+
+
+def send_sign_in_link(session: Session, user: User, now: datetime) -> None:
+    raw = issue_token(session, user, "sign_in", now)
+    session.flush()
+    _send(session, user, "sign_in_link", f"user:{user.id}:sign-in:{token_hash(raw)[:16]}", now,
+          token=raw)
+
+
+def sign_in_with_link(session: Session, raw: str, now: datetime) -> User:
+    """Use a sign-in link once; the user to log in (the link proves the mailbox)."""
+    token = consume_token(session, raw, "sign_in", now)
+    user = token.user
+    if not user.is_active:
+        raise DomainError("This link is not valid.", code="token_invalid")
+    if user.email_verified_at is None:
+        user.email_verified_at = now
+    return user
 
 
 def _set_password(user: User, password: str) -> None:
