@@ -232,20 +232,27 @@ def authenticate(session: Session, email: str, password: str, now: datetime) -> 
     return user
 
 
-def request_password_reset(session: Session, email: str, now: datetime) -> None:
-    """Email a reset link if the account exists; silent otherwise."""
+def _email_link_if_account(session: Session, email: str, now: datetime, *, purpose: str,
+                           kind: str, label: str) -> None:
+    """Email a ``purpose`` link if an active account has this address; for any other
+    address rehearse the same work, so the answer and its timing say nothing."""
     try:
         address = normalise_email(email)
     except ValidationFailed:
         return
     user = find_user(session, address)
     if user is None or not user.is_active:
-        _rehearse_send(session, address, "password_reset", now)
+        _rehearse_send(session, address, kind, now)
         return
-    raw = issue_token(session, user, "reset", now)
+    raw = issue_token(session, user, purpose, now)
     session.flush()
-    _send(session, user, "password_reset", f"user:{user.id}:reset:{token_hash(raw)[:16]}", now,
-          token=raw)
+    _send(session, user, kind, f"user:{user.id}:{label}:{token_hash(raw)[:16]}", now, token=raw)
+
+
+def request_password_reset(session: Session, email: str, now: datetime) -> None:
+    """Email a reset link if the account exists; silent otherwise."""
+    _email_link_if_account(session, email, now, purpose="reset", kind="password_reset",
+                           label="reset")
 
 
 def request_sign_in_link(session: Session, email: str, now: datetime) -> None:
@@ -254,22 +261,8 @@ def request_sign_in_link(session: Session, email: str, now: datetime) -> None:
     The way in when the account's log-in budget is spent: the owner proves control
     of the mailbox instead of knowing the password.
     """
-    try:
-        address = normalise_email(email)
-    except ValidationFailed:
-        return
-    user = find_user(session, address)
-    if user is None or not user.is_active:
-        _rehearse_send(session, address, "sign_in_link", now)
-        return
-    send_sign_in_link(session, user, now)
-
-
-def send_sign_in_link(session: Session, user: User, now: datetime) -> None:
-    raw = issue_token(session, user, "sign_in", now)
-    session.flush()
-    _send(session, user, "sign_in_link", f"user:{user.id}:sign-in:{token_hash(raw)[:16]}", now,
-          token=raw)
+    _email_link_if_account(session, email, now, purpose="sign_in", kind="sign_in_link",
+                           label="sign-in")
 
 
 def sign_in_with_link(session: Session, raw: str, now: datetime) -> User:

@@ -1,4 +1,5 @@
-"""Sign-up, verification, log-in/out, password reset and therapist invitations."""
+"""Sign-up, verification, log-in/out, one-time sign-in links, password reset and therapist
+invitations."""
 
 from __future__ import annotations
 
@@ -124,7 +125,7 @@ def login() -> str | Response | tuple[str, int]:
     if form.validate_on_submit():
         try:
             user = authenticate_within_budget(db.session, form.email.data or "",
-                                         form.password.data or "", now())
+                                              form.password.data or "", now())
         except LoginThrottled as exc:
             db.session.rollback()
             form.form_errors.append(exc.message)
