@@ -105,6 +105,9 @@ def register_extensions(app: Flask) -> None:
 
     login_manager.user_loader(load_user)
 
+    from clinic_app.throttle import trust_proxies
+
+    trust_proxies(app)
 
 def register_input_limits(app: Flask) -> None:
     from clinic_app.web.hooks import install_input_limits

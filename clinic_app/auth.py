@@ -1,4 +1,10 @@
-"""Who is asking: the Flask-Login user loader and role guards for views."""
+"""Who is asking: log-in and log-out, the Flask-Login user loader, role guards for views.
+
+A log-in opens a server-side session (``login_sessions``): the Flask session and the
+remember cookie carry ``<user id>:<secret>``, and the loader accepts only a live row.
+So log-out, "log out everywhere", a password change and deactivation end the session
+on the server, also for a copied cookie.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +14,62 @@ from typing import Any
 from typing import TypeVar
 
 from flask import abort
+from flask import current_app
+from flask import g
+from flask import session
 from flask_login import current_user
 from flask_login import login_required
+from flask_login import login_user
+from flask_login import logout_user
 
+from clinic_app.clock import utcnow
 from clinic_app.extensions import db
 from clinic_app.models.accounts import User
+from clinic_app.services import accounts
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def load_user(user_id: str) -> User | None:
-    """Flask-Login loader. The id carries the session version: bumping the
-    user's version (password change, "log out everywhere", deactivation)
-    invalidates every session and remember cookie issued before."""
-    try:
-        raw_id, raw_version = user_id.split(":", 1)
-        uid, version = int(raw_id), int(raw_version)
-    except (ValueError, AttributeError):
+    """Flask-Login loader: ``<user id>:<secret>`` of a live log-in session, else None.
+
+    Refused: a session ended by log-out, one issued before the user's session version
+    was bumped (password change, "log out everywhere", deactivation), an expired one,
+    and ids in any older format.
+    """
+    raw_id, _, raw = (user_id or "").partition(":")
+    if not raw_id.isdigit() or len(raw_id) > 18 or not raw:
         return None
-    user = db.session.get(User, uid)
-    if user is None or not user.is_active or user.session_version != version:
-        return None
+    user = accounts.user_for_login_session(db.session, int(raw_id), raw, utcnow())
+    if user is not None:
+        user.login_token = raw
     return user
+
+
+def _rotate_csrf_secret() -> None:
+    # Flask-WTF keeps the CSRF secret in the session (and caches it in g): a form
+    # token seen before the log-in is worthless after it.
+    session.pop("csrf_token", None)
+    g.pop("csrf_token", None)
+
+
+def log_in(user: User, *, remember: bool = False) -> None:
+    """Open a log-in session for ``user`` on this device and commit it."""
+    lifetime = current_app.config["REMEMBER_COOKIE_DURATION"]
+    user.login_token = accounts.open_login_session(db.session, user, utcnow(), lifetime)
+    db.session.commit()
+    _rotate_csrf_secret()
+    login_user(user, remember=remember)
+
+
+def log_out() -> None:
+    """End this device's log-in session on the server, then forget the cookies."""
+    token = getattr(current_user, "login_token", None)
+    if token:
+        accounts.close_login_session(db.session, token)
+        db.session.commit()
+    logout_user()
+    _rotate_csrf_secret()
 
 
 def roles_required(*roles: str) -> Callable[[F], F]:

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from limits import parse as parse_limit
+
 from clinic_app.validation import is_iana_zone
 
 MAIL_BACKENDS = ("dev", "smtp")
@@ -35,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_STORAGE_URL": "memory://",
     "LOGIN_LIMIT_PER_ACCOUNT": "5 per 15 minutes",
     "LOGIN_LIMIT_PER_IP": "30 per 15 minutes",
+    "TRUSTED_PROXIES": 0,  # reverse proxies in front whose X-Forwarded-For is believed
     "API_TOKEN_DAYS": 30,
     "OUTBOX_MAX_ATTEMPTS": 8,
     "OUTBOX_LEASE_SECONDS": 120,
@@ -171,8 +174,17 @@ def finalise(config: dict[str, Any], instance_path: str) -> None:
         ("WORKER_DISPATCH_SECONDS", 1, 3_600),
         ("REMEMBER_COOKIE_DURATION_DAYS", 1, 365),
         ("MAX_REQUEST_BYTES", 1024, 1024**3),
+        ("TRUSTED_PROXIES", 0, 10),
     ):
         _as_int(config, key_name, low, high)
+    for key_name in ("LOGIN_LIMIT_PER_ACCOUNT", "LOGIN_LIMIT_PER_IP"):
+        try:
+            parse_limit(str(config[key_name]))
+        except ValueError:
+            raise ConfigError(
+                f"{_env_name(key_name)}: {config[key_name]!r} is not a limit like "
+                "'5 per 15 minutes'"
+            ) from None
     config["EMBEDDED"] = _as_bool(config["EMBEDDED"])
     config["RATELIMIT_STORAGE_URI"] = str(config["RATELIMIT_STORAGE_URL"])
 

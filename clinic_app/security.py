@@ -47,6 +47,11 @@ _COMMON = {
 }
 
 
+def password_hasher() -> PasswordHasher:
+    """The hasher in use (its parameters are printed by bench/timing.py)."""
+    return _hasher
+
+
 def hash_password(password: str) -> str:
     return _hasher().hash(password)
 

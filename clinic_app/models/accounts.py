@@ -1,4 +1,5 @@
-"""Accounts: users with a role, one-time tokens (verify, reset, invite), API tokens."""
+"""Accounts: users with a role, log-in sessions, one-time tokens (verify, reset, invite,
+sign-in), API tokens."""
 
 from __future__ import annotations
 
@@ -60,8 +61,21 @@ class User(Base):
     def is_anonymous(self) -> bool:
         return False
 
+    @property
+    def login_token(self) -> str | None:
+        """The secret of the log-in session this request runs in (not a column): set
+        when a session is opened or loaded, carried by the Flask session and the
+        remember cookie through get_id()."""
+        return getattr(self, "_login_token", None)
+
+    @login_token.setter
+    def login_token(self, raw: str | None) -> None:
+        self._login_token = raw
+
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_version}"
+        if not self.login_token:
+            raise RuntimeError("open a log-in session (clinic_app.auth.log_in) first")
+        return f"{self.id}:{self.login_token}"
 
     @property
     def is_verified(self) -> bool:
@@ -100,5 +114,22 @@ class ApiToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     session_version: Mapped[int] = mapped_column(Integer, default=1)
+
+    user: Mapped[User] = relationship()
+
+
+class LoginSession(Base):
+    """One log-in on one device: the session and remember cookies carry its secret,
+    only the SHA-256 is stored. Logging out deletes the row, so a copied cookie stops
+    working at once; bumping the user's ``session_version`` ends every row issued before."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    session_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship()

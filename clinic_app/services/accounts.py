@@ -11,6 +11,8 @@ from datetime import timedelta
 
 from email_validator import EmailNotValidError
 from email_validator import validate_email
+from sqlalchemy import delete
+from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,6 +20,7 @@ from clinic_app.errors import DomainError
 from clinic_app.errors import NotAuthenticated
 from clinic_app.errors import ValidationFailed
 from clinic_app.models.accounts import ApiToken
+from clinic_app.models.accounts import LoginSession
 from clinic_app.models.accounts import OneTimeToken
 from clinic_app.models.accounts import Role
 from clinic_app.models.accounts import User
@@ -35,6 +38,7 @@ TOKEN_TTL = {
     "reset": timedelta(minutes=60),
     "invite": timedelta(days=7),
     "change_email": timedelta(days=2),
+    "sign_in": timedelta(minutes=15),
 }
 
 
@@ -109,6 +113,19 @@ def peek_token(session: Session, raw: str, purpose: str, now: datetime) -> OneTi
 def _send(session: Session, user: User, kind: str, key: str, now: datetime, to: str | None = None,
           **context: str) -> None:
     notify_events.account_email(session, user, kind, key, now, to=to, **context)
+
+
+def _rehearse_send(session: Session, address: str, kind: str, now: datetime) -> None:
+    """For an address without an account: write the same outbox intent as for a real one
+    (plus a stand-in token), then roll it back, so that both answers take the same time (no
+    account enumeration by timing; bench/timing.py measures the gap)."""
+    stand_in = User(email=address, name="", role=Role.CLIENT.value)
+    savepoint = session.begin_nested()
+    try:
+        _send(session, stand_in, kind, f"rehearsal:{new_token()}", now, token=new_token())
+        session.flush()
+    finally:
+        savepoint.rollback()
 
 
 def send_verification(session: Session, user: User, now: datetime) -> None:
@@ -213,20 +230,48 @@ def authenticate(session: Session, email: str, password: str, now: datetime) -> 
     return user
 
 
-def request_password_reset(session: Session, email: str, now: datetime) -> None:
-    """Email a reset link if the account exists; silent otherwise."""
+def _email_link_if_account(session: Session, email: str, now: datetime, *, purpose: str,
+                           kind: str, label: str) -> None:
+    """Email a ``purpose`` link if an active account has this address; for any other
+    address rehearse the same work, so the answer and its timing say nothing."""
     try:
         address = normalise_email(email)
     except ValidationFailed:
         return
     user = find_user(session, address)
     if user is None or not user.is_active:
-        hash_password("equal-timing-for-unknown-addresses")
+        _rehearse_send(session, address, kind, now)
         return
-    raw = issue_token(session, user, "reset", now)
+    raw = issue_token(session, user, purpose, now)
     session.flush()
-    _send(session, user, "password_reset", f"user:{user.id}:reset:{token_hash(raw)[:16]}", now,
-          token=raw)
+    _send(session, user, kind, f"user:{user.id}:{label}:{token_hash(raw)[:16]}", now, token=raw)
+
+
+def request_password_reset(session: Session, email: str, now: datetime) -> None:
+    """Email a reset link if the account exists; silent otherwise."""
+    _email_link_if_account(session, email, now, purpose="reset", kind="password_reset",
+                           label="reset")
+
+
+def request_sign_in_link(session: Session, email: str, now: datetime) -> None:
+    """Email a one-time sign-in link if the account exists; silent otherwise.
+
+    The way in when the account's log-in budget is spent: the owner proves control
+    of the mailbox instead of knowing the password.
+    """
+    _email_link_if_account(session, email, now, purpose="sign_in", kind="sign_in_link",
+                           label="sign-in")
+
+
+def sign_in_with_link(session: Session, raw: str, now: datetime) -> User:
+    """Use a sign-in link once; the user to log in (the link proves the mailbox)."""
+    token = consume_token(session, raw, "sign_in", now)
+    user = token.user
+    if not user.is_active:
+        raise DomainError("This link is not valid.", code="token_invalid")
+    if user.email_verified_at is None:
+        user.email_verified_at = now
+    return user
 
 
 def _set_password(user: User, password: str) -> None:
@@ -238,6 +283,46 @@ def _set_password(user: User, password: str) -> None:
 def revoke_sessions(user: User) -> None:
     """Invalidate every session, remember cookie and API token of ``user``."""
     user.session_version = (user.session_version or 1) + 1
+
+
+def open_login_session(session: Session, user: User, now: datetime, lifetime: timedelta) -> str:
+    """Start a log-in on one device; returns its secret (only the hash is stored).
+
+    The user's expired and revoked rows are deleted on the way, so the table keeps
+    only live sessions without a housekeeping job.
+    """
+    session.execute(
+        delete(LoginSession).where(
+            LoginSession.user_id == user.id,
+            or_(LoginSession.expires_at <= now,
+                LoginSession.session_version != user.session_version),
+        )
+    )
+    raw = new_token()
+    session.add(LoginSession(user_id=user.id, token_hash=token_hash(raw),
+                             session_version=user.session_version, created_at=now,
+                             expires_at=now + lifetime))
+    session.flush()
+    return raw
+
+
+def user_for_login_session(session: Session, user_id: int, raw: str, now: datetime) -> User | None:
+    """The active user whose live log-in session has secret ``raw``, else None."""
+    row = session.scalar(
+        select(LoginSession).where(LoginSession.token_hash == token_hash(raw),
+                                   LoginSession.user_id == user_id)
+    )
+    if row is None or row.expires_at <= now:
+        return None
+    user = row.user
+    if not user.is_active or user.session_version != row.session_version:
+        return None
+    return user
+
+
+def close_login_session(session: Session, raw: str) -> None:
+    """End one log-in (log-out): its cookies are refused from now on."""
+    session.execute(delete(LoginSession).where(LoginSession.token_hash == token_hash(raw)))
 
 
 def reset_password(session: Session, raw: str, password: str, now: datetime) -> User:

@@ -7,6 +7,7 @@ import json
 
 from flask import Blueprint
 from flask import abort
+from flask import current_app
 from flask import flash
 from flask import redirect
 from flask import render_template
@@ -14,8 +15,7 @@ from flask import request
 from flask import url_for
 from flask_login import current_user
 from flask_login import login_required
-from flask_login import login_user
-from flask_login import logout_user
+from flask_login.config import COOKIE_NAME
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import PasswordField
@@ -25,6 +25,8 @@ from wtforms.validators import DataRequired
 from wtforms.validators import Length
 from wtforms.validators import Optional
 
+from clinic_app.auth import log_in
+from clinic_app.auth import log_out
 from clinic_app.errors import DomainError
 from clinic_app.extensions import db
 from clinic_app.services import accounts
@@ -106,8 +108,10 @@ def change_password() -> Response | tuple[str, int]:
             apply_error(form, exc)
         else:
             db.session.commit()
-            # Every other session is now invalid; keep this one going.
-            login_user(current_user._get_current_object())
+            # Every other session is now invalid; this device gets a new one.
+            remember_cookie = current_app.config.get("REMEMBER_COOKIE_NAME", COOKIE_NAME)
+            log_in(current_user._get_current_object(),
+                   remember=remember_cookie in request.cookies)
             flash("Your password is changed. Other devices have been logged out.", "success")
             return redirect(url_for("account.overview"))
     return _page(422, password_form=form)
@@ -150,7 +154,7 @@ def logout_everywhere() -> Response:
     if form.validate_on_submit():
         accounts.revoke_sessions(current_user)
         db.session.commit()
-        logout_user()
+        log_out()
         flash("You are logged out on every device.", "info")
         return redirect(url_for("auth.login"))
     return redirect(request.referrer or url_for("account.overview"))
@@ -187,6 +191,6 @@ def close() -> Response | tuple[str, int]:
         else:
             count = len(cancelled)
             db.session.commit()
-            logout_user()
+            log_out()
             return render_template("account/closed.html", cancelled=count), 200
     return _page(422, close_form=form)

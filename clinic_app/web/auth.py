@@ -1,4 +1,5 @@
-"""Sign-up, verification, log-in/out, password reset and therapist invitations."""
+"""Sign-up, verification, log-in/out, one-time sign-in links, password reset and therapist
+invitations."""
 
 from __future__ import annotations
 
@@ -10,16 +11,19 @@ from flask import render_template
 from flask import request
 from flask import url_for
 from flask_login import current_user
-from flask_login import login_user
-from flask_login import logout_user
 from werkzeug.wrappers import Response
 
+from clinic_app.auth import log_in
+from clinic_app.auth import log_out
 from clinic_app.errors import DomainError
 from clinic_app.errors import NotAuthenticated
 from clinic_app.extensions import db
 from clinic_app.extensions import limiter
 from clinic_app.models.accounts import User
 from clinic_app.services import accounts
+from clinic_app.throttle import LoginThrottled
+from clinic_app.throttle import authenticate_within_budget
+from clinic_app.web.forms import ConfirmForm
 from clinic_app.web.forms import EmailOnlyForm
 from clinic_app.web.forms import LoginForm
 from clinic_app.web.forms import NewPasswordForm
@@ -36,21 +40,17 @@ SENT_MESSAGE = (
 )
 
 
-def _account_key() -> str:
-    return "login:" + (request.form.get("email") or "").strip().lower()
-
-
-def _failed(response: Response) -> bool:
-    # Only failed attempts count towards the throttle.
-    return response.status_code != 302
+# At most this many sign-in links per address (on top of the per-IP limit), so the
+# form cannot be used to flood someone's inbox.
+SIGN_IN_LINKS_PER_ADDRESS = "5 per hour"
 
 
 def _ip_limit() -> str:
     return current_app.config["LOGIN_LIMIT_PER_IP"]
 
 
-def _account_limit() -> str:
-    return current_app.config["LOGIN_LIMIT_PER_ACCOUNT"]
+def _address_key() -> str:
+    return "sign-in-link:" + (request.form.get("email") or "").strip().lower()[:254]
 
 
 def home_for(user: User) -> str:
@@ -114,33 +114,77 @@ def resend_verification() -> str | Response:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_ip_limit, methods=["POST"], deduct_when=_failed)
-@limiter.limit(_account_limit, key_func=_account_key, methods=["POST"], deduct_when=_failed)
 def login() -> str | Response | tuple[str, int]:
+    """Log in. Failed attempts spend the account's and the address's budgets
+    (clinic_app/throttle.py); a spent budget offers an emailed sign-in link."""
     if current_user.is_authenticated:
         return redirect(home_for(current_user))
     form = LoginForm()
     status = 200
+    offer_link = False
     if form.validate_on_submit():
         try:
-            user = accounts.authenticate(db.session, form.email.data or "",
-                                         form.password.data or "", now())
+            user = authenticate_within_budget(db.session, form.email.data or "",
+                                              form.password.data or "", now())
+        except LoginThrottled as exc:
+            db.session.rollback()
+            form.form_errors.append(exc.message)
+            offer_link = True
+            status = 429
         except NotAuthenticated as exc:
             db.session.rollback()
             form.form_errors.append(exc.message)
             status = 401
         else:
-            db.session.commit()
-            login_user(user, remember=bool(form.remember.data))
+            log_in(user, remember=bool(form.remember.data))
             return redirect(safe_next(request.args.get("next")) or home_for(user))
     elif request.method == "POST":
         status = 422
-    return render_template("auth/login.html", form=form), status
+    return render_template("auth/login.html", form=form, offer_link=offer_link), status
+
+
+@bp.route("/login/link", methods=["GET", "POST"])
+@limiter.limit(_ip_limit, methods=["POST"])
+@limiter.limit(SIGN_IN_LINKS_PER_ADDRESS, key_func=_address_key, methods=["POST"])
+def request_sign_in_link() -> str | Response:
+    """Ask for a one-time sign-in link (same answer for every address)."""
+    form = EmailOnlyForm()
+    if form.validate_on_submit():
+        accounts.request_sign_in_link(db.session, form.email.data or "", now())
+        db.session.commit()
+        return render_template("auth/check_email.html", message=SENT_MESSAGE,
+                               heading="Check your email")
+    return render_template("auth/email_only.html", form=form, heading="Log in by email",
+                           button="Email me a sign-in link",
+                           intro="We send you a link that logs you in once, within 15 minutes, "
+                                 "without your password.")
+
+
+@bp.route("/login/link/<token>", methods=["GET", "POST"])
+def sign_in_link(token: str) -> str | Response | tuple[str, int]:
+    """Open the emailed link: a button logs in (a GET changes nothing, so mail
+    scanners that follow links do not use it up)."""
+    form = ConfirmForm()
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            user = accounts.sign_in_with_link(db.session, token, now())
+        except DomainError as exc:
+            db.session.rollback()
+            return render_template("auth/token_problem.html", message=exc.message), 400
+        log_out()  # whoever was logged in on this device, it is the link's owner now
+        log_in(user)
+        flash("You are logged in.", "success")
+        return redirect(home_for(user))
+    if accounts.peek_token(db.session, token, "sign_in", now()) is None:
+        return render_template("auth/token_problem.html",
+                               message="This sign-in link is not valid any more. "
+                                       "Ask for a new one."), 400
+    return render_template("auth/sign_in_link.html", form=form)
 
 
 @bp.post("/logout")
 def logout() -> Response:
-    logout_user()
+    log_out()
     flash("You are logged out.", "info")
     return redirect(url_for("main.home"))
 
@@ -173,7 +217,7 @@ def reset_password(token: str) -> str | Response | tuple[str, int]:
             apply_error(form, exc)
         else:
             db.session.commit()
-            logout_user()
+            log_out()
             flash("Your password is changed. Please log in with the new one.", "success")
             return redirect(url_for("auth.login"))
     return render_template("auth/new_password.html", form=form, heading="Choose a new password"), \
@@ -194,8 +238,7 @@ def accept_invite(token: str) -> str | Response | tuple[str, int]:
             db.session.rollback()
             apply_error(form, exc)
         else:
-            db.session.commit()
-            login_user(user)
+            log_in(user)
             flash("Welcome! Your password is set.", "success")
             return redirect(home_for(user))
     return render_template("auth/new_password.html", form=form,
@@ -211,6 +254,6 @@ def confirm_email_change(token: str) -> Response | tuple[str, int]:
         db.session.rollback()
         return render_template("auth/token_problem.html", message=exc.message, form=None), 400
     db.session.commit()
-    logout_user()
+    log_out()
     flash("Your new email address is confirmed. Please log in with it.", "success")
     return redirect(url_for("auth.login"))

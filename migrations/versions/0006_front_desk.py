@@ -1,7 +1,7 @@
 """The front desk: phone-only clients, staff booking options, private notes
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-01
 
 A client created at the desk may have a phone number and no email (users.email becomes
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

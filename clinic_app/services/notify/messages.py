@@ -51,7 +51,8 @@ RECALL = "recall"
 DAILY_AGENDA = "daily_agenda"
 RED_FLAG_ALERT = "red_flag_alert"
 ACCOUNT_KINDS = ("verify_email", "account_exists", "password_reset", "password_changed",
-                 "confirm_email_change", "email_changed", "therapist_invite", "client_invite")
+                 "confirm_email_change", "email_changed", "therapist_invite", "client_invite",
+                 "sign_in_link")
 
 NON_ESSENTIAL = frozenset({REBOOKING_PROMPT, RECALL})
 
