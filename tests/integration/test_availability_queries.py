@@ -172,6 +172,7 @@ def test_statement_count_does_not_grow_with_range_or_bookings(app, db, clinic):
     assert count(TUE, TUE + timedelta(3)) == 1
 
 
+@pytest.mark.real_db  # counts every statement: the savepoint mode would add SAVEPOINTs
 def test_without_a_stamp_row_nothing_is_cached(app, db, clinic):
     service_id = clinic.service.id
     db.session.execute(CatalogStamp.__table__.delete())
@@ -295,6 +296,7 @@ def test_cached_epoch_search_equals_the_reference_on_random_data(app, db):
     assert checked > 100  # the comparison saw real slots, not empty lists
 
 
+@pytest.mark.real_db  # real commits: the stamp triggers and the cache across transactions
 def test_catalogue_changes_are_seen_by_the_cached_search(app, db, clinic):
     """Every kind of catalogue change renews the stamp: the next search sees it."""
     ensure_stamp_row(db)
