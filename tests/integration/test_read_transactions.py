@@ -38,6 +38,9 @@ from tests.factories import make_therapist
 from tests.factories import make_user
 from tests.factories import now_of
 
+# These tests are about how transactions begin on real connections: no savepoint mode.
+pytestmark = pytest.mark.real_db
+
 ROOT = Path(__file__).resolve().parents[2]
 # Wednesday 25 November 2026 10:00 London (= UTC in winter): bookable from the frozen clock.
 START = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
