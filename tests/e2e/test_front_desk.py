@@ -189,6 +189,34 @@ def test_phone_width_day_view_is_one_column(site, new_page):
     assert time(10) == _start_of(made.tuesday).time()
 
 
+def test_admin_phone_day_view_toolbar_fits_and_week_grid_scrolls_in_its_box(site, new_page):
+    made = _setup(site, "deskphone")
+    if not db.session.scalar(select(User.id).where(User.email == "phone-admin@example.com")):
+        make_user(site.app, role="admin", email="phone-admin@example.com", name="Phone Admin")
+    db.session.commit()
+    page = new_page(viewport=PHONE)
+    site.log_in(page, "phone-admin@example.com")
+    site.audit(page)  # the landing page
+    # All therapists: the toolbar has the therapist picker too, and still fits the phone.
+    page.goto(site.url("/staff/calendar?date=2026-11-24"))
+    expect(page.get_by_label("Therapist")).to_be_visible()
+    site.audit(page)
+    site.no_sideways_scroll(page)
+    # The week of every therapist is wider than a phone: it scrolls inside its own box, which
+    # takes keyboard focus, and the page itself does not scroll sideways.
+    page.goto(site.url("/staff/calendar?view=week&date=2026-11-23"))
+    grid = page.get_by_role("region", name="Calendar grid")
+    grid.focus()
+    expect(grid).to_be_focused()
+    assert page.evaluate("document.querySelector('.cal-scroll').scrollWidth") > PHONE["width"]
+    site.audit(page)
+    site.no_sideways_scroll(page)
+    page.goto(site.url(f"/staff/calendar?view=day&by=room&date=2026-11-24&therapist={made.therapist_id}"))
+    expect(page.locator(".cal-col").first).to_be_visible()
+    site.audit(page)
+    site.no_sideways_scroll(page)
+
+
 def test_therapist_books_the_follow_up_from_the_finished_session(site, new_page):
     made = _setup(site, "follow")
     done = db.session.get(Booking, made.tuesday)
