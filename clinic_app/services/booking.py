@@ -262,14 +262,17 @@ def book(
     inactive_service, naive_datetime, not_a_client, reason_required) or SlotTaken (409).
     """
     actor = actor or client
-    if actor.id != client.id and not may_book_for(session, actor, client):
-        raise client_not_found()
     # --- staff booking options (issue 11) ---
+    # Checked before the access rule: whether the actor may use an option does not depend on
+    # the client, so a therapist asking for an admin's override is refused (403) for any
+    # client_id, without learning whether that client exists.
     if (not notify and not _is_staff(actor)) or (
             override_rules and actor.role != Role.ADMIN.value):
         raise Forbidden("Only clinic staff may use these booking options.",
                         fields={"override_rules" if override_rules else "notify":
                                 "Not allowed for your account."})
+    if actor.id != client.id and not may_book_for(session, actor, client):
+        raise client_not_found()
     override_reason = " ".join((override_reason or "").split())[:255]
     if override_rules and not override_reason:
         raise ValidationFailed("Give a reason for booking outside the notice or horizon.",

@@ -27,6 +27,7 @@ from tests.factories import make_service
 from tests.factories import make_therapist
 from tests.factories import make_user
 from tests.factories import now_of
+from tests.factories.care import add_recommendation
 
 pytestmark = pytest.mark.e2e
 
@@ -81,8 +82,10 @@ def test_therapist_week_grid_drag_and_refused_drag(site, new_page):
     # Tall enough that the whole day is on screen: a drag goes from one point to another.
     page = new_page(viewport={"width": 1280, "height": 1600})
     site.log_in(page, made.email)
+    site.audit(page)  # the landing page
     page.goto(site.url("/staff/calendar?view=week&date=2026-11-23"))
     expect(page.get_by_role("heading", name="Week of 23 Nov 2026")).to_be_visible()
+    site.audit(page)
     expect(page.locator(".cal-col")).to_have_count(7)
     expect(page.locator(".cal-block.cal-working").first).to_be_visible()
     expect(page.locator(".cal-break").first).to_have_text("Break")
@@ -104,6 +107,7 @@ def test_therapist_week_grid_drag_and_refused_drag(site, new_page):
     expect(page.locator("#cal-status")).to_contain_text("working hours")
     assert _start_of(made.tuesday) == _utc(24, 10)
     expect(block).to_be_visible()
+    site.audit(page)  # the refusal message and the snapped-back block
 
     # A good drag moves it (the page reloads with the block at 14:00).
     target = page.locator(f'.cal-slot[data-start="2026-11-24T14:00:00+00:00"]'
@@ -112,6 +116,7 @@ def test_therapist_week_grid_drag_and_refused_drag(site, new_page):
         block.drag_to(target)
     expect(page.locator(f'.cal-booking[data-booking-id="{made.tuesday}"] .when')
            ).to_contain_text("14:00")
+    site.audit(page)
     assert _start_of(made.tuesday) == _utc(24, 14)
 
 
@@ -122,23 +127,28 @@ def test_admin_books_a_new_caller_without_email_by_keyboard(site, new_page):
     db.session.commit()
     page = new_page(viewport=DESKTOP)
     site.log_in(page, "desk-admin@example.com")
+    site.audit(page)  # the landing page
     began = timer.monotonic()
     page.goto(site.url(f"/staff/calendar?date=2026-11-24&therapist={made.therapist_id}"))
+    site.audit(page)
     slot = page.locator(f'.cal-slot[data-start="2026-11-24T13:00:00+00:00"]'
                         f'[data-therapist="{made.therapist_id}"]')
     slot.focus()  # keyboard: a free time is a link; Enter opens the booking form
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name=re.compile("^Book Tue 24 Nov 2026, 13:00"))
            ).to_be_visible()
+    site.audit(page)
     page.get_by_label("Service").select_option(str(made.service_id))
     page.get_by_label("New client: name").fill("Phoebe Caller")
     page.get_by_label("Phone", exact=True).fill("07700 900321")
     page.get_by_label("Email the client a confirmation and reminders").uncheck()
+    site.audit(page)  # the form filled in
     site.shot(page, "staff-book-new-caller")
     page.get_by_role("button", name="Book", exact=True).click()
     expect(page.locator(".flashes")).to_contain_text("Booked Phoebe Caller")
     expect(page.locator(".flashes")).to_contain_text("no email was sent")
     elapsed = timer.monotonic() - began
+    site.audit(page)  # audited after the clock stops: the audit is not the admin's time
     assert elapsed < 60
     db.session.commit()
     caller = db.session.scalar(select(User).where(User.name == "Phoebe Caller"))
@@ -151,15 +161,22 @@ def test_admin_books_a_new_caller_without_email_by_keyboard(site, new_page):
     # The directory finds the caller by phone.
     page.goto(site.url("/staff/clients?q=07700900321"))
     expect(page.get_by_role("link", name="Phoebe Caller")).to_be_visible()
+    site.audit(page)
+    # The client's own page, from the directory.
+    page.get_by_role("link", name="Phoebe Caller").click()
+    expect(page.get_by_role("heading", name="Phoebe Caller")).to_be_visible()
+    site.audit(page)
 
 
 def test_phone_width_day_view_is_one_column(site, new_page):
     made = _setup(site, "phone")
     page = new_page(viewport=PHONE)
     site.log_in(page, made.email)
+    site.audit(page)  # the landing page
     page.goto(site.url("/staff/calendar?date=2026-11-25"))
     expect(page.locator(".cal-col")).to_have_count(1)
     expect(page.locator(".cal-block.cal-time_off")).to_be_visible()
+    site.audit(page)
     page.wait_for_load_state("load")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], width
@@ -168,12 +185,39 @@ def test_phone_width_day_view_is_one_column(site, new_page):
     assert box is not None and box["x"] + box["width"] <= PHONE["width"] + 1
     page.goto(site.url("/staff/calendar?date=2026-11-24"))
     expect(page.locator(f'.cal-booking[data-booking-id="{made.tuesday}"]')).to_be_visible()
+    site.audit(page)
     assert time(10) == _start_of(made.tuesday).time()
 
 
-def test_therapist_books_the_follow_up_from_the_finished_session(site, new_page):
-    from tests.notify_factories import add_recommendation
+def test_admin_phone_day_view_toolbar_fits_and_week_grid_scrolls_in_its_box(site, new_page):
+    made = _setup(site, "deskphone")
+    if not db.session.scalar(select(User.id).where(User.email == "phone-admin@example.com")):
+        make_user(site.app, role="admin", email="phone-admin@example.com", name="Phone Admin")
+    db.session.commit()
+    page = new_page(viewport=PHONE)
+    site.log_in(page, "phone-admin@example.com")
+    site.audit(page)  # the landing page
+    # All therapists: the toolbar has the therapist picker too, and still fits the phone.
+    page.goto(site.url("/staff/calendar?date=2026-11-24"))
+    expect(page.get_by_label("Therapist")).to_be_visible()
+    site.audit(page)
+    site.no_sideways_scroll(page)
+    # The week of every therapist is wider than a phone: it scrolls inside its own box, which
+    # takes keyboard focus, and the page itself does not scroll sideways.
+    page.goto(site.url("/staff/calendar?view=week&date=2026-11-23"))
+    grid = page.get_by_role("region", name="Calendar grid")
+    grid.focus()
+    expect(grid).to_be_focused()
+    assert page.evaluate("document.querySelector('.cal-scroll').scrollWidth") > PHONE["width"]
+    site.audit(page)
+    site.no_sideways_scroll(page)
+    page.goto(site.url(f"/staff/calendar?view=day&by=room&date=2026-11-24&therapist={made.therapist_id}"))
+    expect(page.locator(".cal-col").first).to_be_visible()
+    site.audit(page)
+    site.no_sideways_scroll(page)
 
+
+def test_therapist_books_the_follow_up_from_the_finished_session(site, new_page):
     made = _setup(site, "follow")
     done = db.session.get(Booking, made.tuesday)
     done.start_at, done.end_at = _utc(20, 10), _utc(20, 11)
@@ -187,13 +231,16 @@ def test_therapist_books_the_follow_up_from_the_finished_session(site, new_page)
     for viewport, name in ((DESKTOP, "staff-booking-followup"), (PHONE, "staff-booking-phone")):
         page = new_page(viewport=viewport)
         site.log_in(page, made.email)
+        site.audit(page)  # the landing page
         page.goto(site.url(f"/staff/bookings/{made.tuesday}"))
         expect(page.get_by_role("heading", name="Book the follow-up")).to_be_visible()
         expect(page.get_by_text("Recommended window")).to_contain_text("Tue 01 Dec")
+        site.audit(page)
         site.shot(page, name)
         assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
     page.get_by_role("button", name="Tue 01 Dec 09:00").click()
     expect(page.locator(".flashes")).to_contain_text("Booked Casey follow at Tue 01 Dec 09:00")
+    site.audit(page)
     db.session.commit()
     booked = db.session.scalar(select(Booking).where(
         Booking.client_id == client_id, Booking.status == "booked",
@@ -206,15 +253,19 @@ def test_time_off_over_a_booking_offers_cancel_or_keep(site, new_page):
     made = _setup(site, "cover")
     page = new_page(viewport=DESKTOP)
     site.log_in(page, made.email)
+    site.audit(page)  # the landing page
     page.goto(site.url("/therapist/hours"))
+    site.audit(page)
     form = page.locator("form", has=page.get_by_role("button", name="Add time off"))
     form.get_by_label("First day").fill("2026-11-24")
     form.get_by_role("button", name="Add time off").click()
     expect(page.get_by_role("heading", name="Time off Tue 24 Nov")).to_be_visible()
     expect(page.get_by_text("1 booking falls in this time")).to_be_visible()
+    site.audit(page)
     site.shot(page, "staff-covered")
     page.get_by_role("button", name="Keep them (conflicts)").click()
     # Kept: Tuesday's booking is now a conflict too (Wednesday's was one already).
     expect(page.locator(f'.cal-booking.conflict[data-booking-id="{made.tuesday}"]')
            ).to_be_visible()
     expect(page.locator(".cal-booking.conflict")).to_have_count(2)
+    site.audit(page)

@@ -21,6 +21,7 @@ from tests.factories.accounts import login
 from tests.factories.accounts import token_for
 from tests.factories.booking import make_clinic
 from tests.factories.booking import raw_booking
+from tests.factories.care import add_recommendation
 from tests.factories.schedule import local
 
 WEEK = "from=2026-11-23&to=2026-11-29"
@@ -290,8 +291,6 @@ def test_private_note_is_for_staff_only(client, clinic, db):
 
 
 def test_follow_up_from_a_completed_session_own_slots_first(client, clinic, db, app):
-    from tests.notify_factories import add_recommendation
-
     done = raw_booking(app, client=clinic.client, therapist=clinic.t1, room=clinic.rooms[0],
                        service=clinic.service, start=local(2026, 11, 20, 10),
                        status="completed")
