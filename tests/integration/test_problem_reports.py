@@ -100,6 +100,10 @@ def test_report_alerts_refers_and_pauses_booking(app, db, client, clinic, sessio
     flagged = [i for i in items if i.kind == "red_flag"]
     assert flagged and flagged[0].booking.id == session_done.id
     assert "Reported a problem" in flagged[0].labels and "Fever" in flagged[0].labels
+    # ... and the client's timeline lists the reported signs with the session.
+    timeline = care.client_timeline(db.session, clinic.client, clinic.t1.user,
+                                    session_done.end_at + timedelta(days=3))
+    assert timeline.sessions[0]["red_flags"] == ["New numbness, tingling or weakness", "Fever"]
 
 
 def test_each_report_alerts_again_with_its_own_key(app, db, client, clinic, session_done,
@@ -299,6 +303,11 @@ def test_report_page_is_the_clients_own(app, db, client, clinic, session_done):
     path = f"/appointments/{session_done.id}/report"
     anonymous = client.get(path)
     assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]
+    # The email's link survives the log-in: the client lands on the report form.
+    logged_in = client.post(anonymous.headers["Location"],
+                            data={"email": clinic.client.email, "password": PASSWORD})
+    assert logged_in.status_code == 302 and logged_in.headers["Location"].endswith(path)
+    client.post("/logout")
     login(client, make_user(app))
     assert client.get(path).status_code == 404
     assert client.post(path, data={"red_flags": ["fever"]}).status_code == 404
