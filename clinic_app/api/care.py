@@ -26,6 +26,7 @@ from clinic_app.extensions import db
 from clinic_app.models.booking import Booking
 from clinic_app.models.care import CheckIn
 from clinic_app.models.care import Intake
+from clinic_app.models.care import ProblemReport
 from clinic_app.models.care import Recommendation
 from clinic_app.models.care import SessionRecord
 from clinic_app.services import care
@@ -34,6 +35,7 @@ from clinic_app.services.care.inputs import AmendmentIn
 from clinic_app.services.care.inputs import CheckInIn
 from clinic_app.services.care.inputs import IntakeIn
 from clinic_app.services.care.inputs import OverrideIn
+from clinic_app.services.care.inputs import ProblemReportIn
 from clinic_app.services.care.inputs import SessionRecordIn
 from clinic_app.services.care.inputs import SessionRecordPatch
 
@@ -103,6 +105,17 @@ class CheckInOut(BaseModel):
     seek_care: str | None = Field(
         description="Shown to the client when a red flag was reported: contact a doctor.")
     follow_up: FollowUpOut
+
+
+class ProblemReportOut(BaseModel):
+    id: int
+    booking_id: int
+    red_flags: list[str]
+    submitted_at: datetime
+    seek_care: str = Field(description="Shown to the client: contact a doctor.")
+    follow_up: FollowUpOut = Field(
+        description="The client's current recommendation (``refer`` once the session is "
+                    "recorded: booking is paused until a therapist sets a new window).")
 
 
 class IntakeOut(BaseModel):
@@ -227,6 +240,25 @@ def care_check_in(booking_id: int, body: CheckInIn) -> CheckInOut:
                               red_flags=body.red_flags, progress=body.progress,
                               still_sore=body.still_sore, now=now())
     out = _checkin_out(row, care.current_recommendation(db.session, booking.client_id))
+    db.session.commit()
+    return out
+
+
+def _report_out(row: ProblemReport, rec: Recommendation | None) -> ProblemReportOut:
+    return ProblemReportOut(id=row.id, booking_id=row.booking_id,
+                            red_flags=list(row.red_flags), submitted_at=row.submitted_at,
+                            seek_care=care.SEEK_CARE_TEXT, follow_up=_follow_up_out(rec))
+
+
+@endpoint("/bookings/<int:booking_id>/report", "POST", tag="care",
+          summary="Report a problem (warning signs) up to 14 days after a session",
+          body=ProblemReportIn, response=ProblemReportOut, status=201, roles=("client",),
+          errors=(401, 404, 409, 422))
+def care_report_problem(booking_id: int, body: ProblemReportIn) -> ProblemReportOut:
+    # Clients only (the endpoint's roles): the booking rule gives a client their own.
+    booking = get_booking_for(db.session, booking_id, current_api_user())
+    row = care.report_problem(db.session, booking, red_flags=body.red_flags, now=now())
+    out = _report_out(row, care.current_recommendation(db.session, booking.client_id))
     db.session.commit()
     return out
 

@@ -11,6 +11,7 @@ from clinic_app.models.booking import BookingStatus
 from clinic_app.models.care import CheckIn
 from clinic_app.models.care import Course
 from clinic_app.models.care import Intake
+from clinic_app.models.care import ProblemReport
 from clinic_app.models.care import Recommendation
 from clinic_app.models.care import SessionAmendment
 from clinic_app.models.care import SessionRecord
@@ -43,6 +44,7 @@ __all__ = [
     "OutboxMessage",
     "OutboxStatus",
     "WorkerJobRun",
+    "ProblemReport",
     "Recommendation",
     "Role",
     "Room",

@@ -120,6 +120,18 @@ class CheckIn(Base):
     submitted_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class ProblemReport(Base):
+    """A warning sign the client reported after a session, outside the one-time check-ins
+    (several per booking are allowed: each alerts the therapist and pauses booking)."""
+
+    __tablename__ = "problem_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id"), index=True)
+    red_flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class Recommendation(Base):
     """A follow-up window, computed by the rules or set by a therapist (history kept)."""
 

@@ -332,7 +332,7 @@ def render_checkin(session: Session, row: OutboxMessage, now: datetime) -> Outgo
     return m.render(f"checkin_{kind}", session, row, person=booking.client,
                     appt=m.booking_view(booking, m.zone_of(get_settings(session))),
                     link=absolute("checkin.form", token=care.checkin_token(booking, kind)),
-                    red_flags=list(RED_FLAGS.values()))
+                    red_flags=list(RED_FLAGS.values()), report_url=m.report_url(booking))
 
 
 register_kind(m.CHECKIN_24H, check=send_rules.check_checkin, render=render_checkin)

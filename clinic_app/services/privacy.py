@@ -31,6 +31,7 @@ from clinic_app.models.booking import Booking
 from clinic_app.models.care import CheckIn
 from clinic_app.models.care import Course
 from clinic_app.models.care import Intake
+from clinic_app.models.care import ProblemReport
 from clinic_app.models.care import Recommendation
 from clinic_app.models.care import SessionAmendment
 from clinic_app.models.care import SessionRecord
@@ -80,6 +81,9 @@ def export_client_data(session: Session, client: User, now: datetime) -> dict[st
     checkins = list(session.scalars(
         select(CheckIn).where(CheckIn.booking_id.in_(booking_ids))
         .order_by(CheckIn.submitted_at))) if booking_ids else []
+    reports = list(session.scalars(
+        select(ProblemReport).where(ProblemReport.booking_id.in_(booking_ids))
+        .order_by(ProblemReport.submitted_at, ProblemReport.id))) if booking_ids else []
     intake = session.scalar(select(Intake).where(Intake.client_id == client.id))
     courses = list(session.scalars(
         select(Course).where(Course.client_id == client.id).order_by(Course.started_at)))
@@ -142,6 +146,10 @@ def export_client_data(session: Session, client: User, now: datetime) -> dict[st
             "red_flags": c.red_flags, "progress": c.progress, "still_sore": c.still_sore,
             "submitted_at": _iso(c.submitted_at),
         } for c in checkins],
+        "problem_reports": [{
+            "booking_id": p.booking_id, "red_flags": p.red_flags,
+            "submitted_at": _iso(p.submitted_at),
+        } for p in reports],
         "recommendations": [{
             "booking_id": r.booking_id, "created_at": _iso(r.created_at),
             "earliest": _iso(r.earliest), "ideal": _iso(r.ideal), "latest": _iso(r.latest),
@@ -229,6 +237,7 @@ def purge_expired_health_records(session: Session, now: datetime) -> int:
     statements = [
         delete(SessionAmendment).where(SessionAmendment.session_record_id.in_(records)),
         delete(CheckIn).where(CheckIn.booking_id.in_(bookings)),
+        delete(ProblemReport).where(ProblemReport.booking_id.in_(bookings)),
         delete(Recommendation).where(or_(Recommendation.client_id.in_(clients),
                                          Recommendation.booking_id.in_(bookings))),
         delete(SessionRecord).where(SessionRecord.booking_id.in_(bookings)),

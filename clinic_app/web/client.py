@@ -40,6 +40,10 @@ from clinic_app.models.schedule import Therapist
 from clinic_app.scheduling.availability import Slot
 from clinic_app.services.booking import initial_status_for
 from clinic_app.services.booking_access import get_booking_for
+from clinic_app.services.care import SEEK_CARE_TEXT
+from clinic_app.services.care import red_flag_labels
+from clinic_app.services.care import report_problem as store_problem_report
+from clinic_app.services.care import report_window_open
 from clinic_app.services.notify.messages import booking_terms
 from clinic_app.services.settings import clinic_zone
 from clinic_app.services.settings import get_settings
@@ -48,6 +52,8 @@ from clinic_app.web.fields import query_id
 from clinic_app.web.forms import ConfirmForm
 from clinic_app.web.forms_booking import CancelForm
 from clinic_app.web.forms_booking import ConfirmBookingForm
+from clinic_app.web.forms_booking import ReportProblemForm
+from clinic_app.web.util import apply_error
 from clinic_app.web.util import now
 
 bp = Blueprint("client", __name__)
@@ -454,7 +460,42 @@ def appointment(booking_id: int) -> str:
     """One booking: details, add to calendar, cancel (with the late warning), reschedule."""
     b = _my_booking(booking_id)
     return render_template("client/appointment.html", b=b, late=_is_late(b),
-                           form=CancelForm(), settings=get_settings(db.session))
+                           form=CancelForm(), settings=get_settings(db.session),
+                           can_report=report_window_open(b, now()))
+
+
+@bp.route("/appointments/<int:booking_id>/report", methods=["GET", "POST"])
+@roles_required("client")
+def report_problem(booking_id: int) -> Page:
+    """Report a problem after a session (the red-flag checklist), within 14 days of it.
+
+    Acts like a red-flag check-in (the therapist is alerted, booking is paused) and ends
+    on the same advice page. Outside the window the page says so (409 for a POST).
+    """
+    b = _my_booking(booking_id)
+    form = ReportProblemForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            report = store_problem_report(db.session, b, red_flags=form.red_flags.data,
+                                          now=now())
+        except DomainError as exc:
+            db.session.rollback()
+            b = _my_booking(booking_id)
+            apply_error(form, exc)
+            status = exc.status
+        else:
+            db.session.commit()
+            return render_template("checkin/done.html", booking=b, already=False,
+                                   red_flag=True, labels=red_flag_labels(report.red_flags),
+                                   seek_care=SEEK_CARE_TEXT, rec=None)
+    elif form.is_submitted():
+        status = 422
+    moment = now()
+    return render_template("client/report.html", b=b, form=form,
+                           window_open=report_window_open(b, moment),
+                           not_started=moment < b.start_at,
+                           clinic_phone=get_settings(db.session).phone), status
 
 
 @bp.post("/appointments/<int:booking_id>/cancel")

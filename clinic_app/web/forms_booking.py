@@ -23,6 +23,8 @@ from wtforms.validators import Length
 from wtforms.validators import NumberRange
 from wtforms.validators import Optional
 
+from clinic_app.scheduling.followup import RED_FLAGS
+from clinic_app.web.fields import CheckboxList
 from clinic_app.web.fields import InDateWindow
 from clinic_app.web.fields import SingleLine
 from clinic_app.web.fields import opts
@@ -38,6 +40,15 @@ class ConfirmBookingForm(FlaskForm):
 class CancelForm(FlaskForm):
     reason = StringField("Reason (optional)",
                          validators=[Optional(), Length(max=255), SingleLine()])
+
+
+class ReportProblemForm(FlaskForm):
+    """A problem reported after a session: the red-flag checklist, at least one ticked."""
+
+    red_flags = CheckboxList("Which of these do you have? Tick all that apply",
+                             choices=opts(RED_FLAGS.items()),
+                             validators=[InputRequired("Tick at least one of the warning "
+                                                       "signs.")])
 
 
 class HoursForm(FlaskForm):

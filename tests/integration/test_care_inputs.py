@@ -37,6 +37,7 @@ def test_the_api_bodies_are_the_service_input_models():
         ("PATCH", "/bookings/<int:booking_id>/session-record"): inputs.SessionRecordPatch,
         ("POST", "/bookings/<int:booking_id>/session-record/amendments"): inputs.AmendmentIn,
         ("POST", "/bookings/<int:booking_id>/check-in"): inputs.CheckInIn,
+        ("POST", "/bookings/<int:booking_id>/report"): inputs.ProblemReportIn,
         ("POST", "/bookings/<int:booking_id>/follow-up/override"): inputs.OverrideIn,
         ("PUT", "/clients/me/intake"): inputs.IntakeIn,
     }

@@ -31,6 +31,8 @@ ROUTES = [
     ("GET", "/appointments/{b}/reschedule/confirm?start=2026-11-26T10:00:00%2B00:00",
      "other_client", 404),
     ("POST", "/appointments/{b}/reschedule/confirm", "other_client", 404),
+    ("GET", "/appointments/{b}/report", "other_client", 404),
+    ("POST", "/appointments/{b}/report", "other_client", 404),
     ("GET", "/bookings/{b}.ics", "other_client", 404),
     # Another therapist's booking, client or time off: 404.
     ("GET", "/therapist/bookings/{b}", "other_therapist", 404),
@@ -56,6 +58,7 @@ ROUTES = [
     ("POST", "/admin/closures/1/delete", "therapist", 403),
     ("GET", "/appointments/{b}", "therapist", 403),
     ("GET", "/appointments/{b}", "admin", 403),
+    ("GET", "/appointments/{b}/report", "therapist", 403),
     # Objects that do not exist: 404 for the right role too.
     ("GET", "/appointments/999999", "client", 404),
     ("GET", "/therapist/bookings/999999", "therapist", 404),

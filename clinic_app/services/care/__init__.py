@@ -8,6 +8,7 @@ One module per concern; they import one way (``lookups`` and ``access`` at the b
 * ``lookups``  reads without access checks, shared by the modules below
 * ``records``  courses, completing a session, the record's edit window and amendments
 * ``checkins`` the signed check-in link, the answers, the red-flag alert
+* ``reports``  a problem (red flag) reported after a session, any time within 14 days
 * ``followup`` the recommender's input, stored windows, overrides, booking the next session
 * ``intake``   the intake answers, screening flags and the "confirm first" hold
 * ``staff``    the therapist's review queue and a client's timeline
@@ -73,6 +74,7 @@ from clinic_app.services.care.inputs import CheckInIn
 from clinic_app.services.care.inputs import IntakeIn
 from clinic_app.services.care.inputs import NewCourseIn
 from clinic_app.services.care.inputs import OverrideIn
+from clinic_app.services.care.inputs import ProblemReportIn
 from clinic_app.services.care.inputs import SessionRecordIn
 from clinic_app.services.care.inputs import SessionRecordPatch
 from clinic_app.services.care.inputs import field_errors
@@ -98,6 +100,9 @@ from clinic_app.services.care.records import complete_session
 from clinic_app.services.care.records import edit_session_record
 from clinic_app.services.care.records import get_session_record
 from clinic_app.services.care.records import start_new_course
+from clinic_app.services.care.reports import REPORT_WINDOW
+from clinic_app.services.care.reports import report_problem
+from clinic_app.services.care.reports import report_window_open
 from clinic_app.services.care.staff import REVIEW_RED_FLAG_DAYS
 from clinic_app.services.care.staff import ReviewItem
 from clinic_app.services.care.staff import Timeline
@@ -129,6 +134,8 @@ __all__ = [
     "OLDEST_DATE",
     "OverrideIn",
     "PROGRESS",
+    "ProblemReportIn",
+    "REPORT_WINDOW",
     "REASON_MAX",
     "RECORD_FIELDS",
     "RECORD_INVALID",
@@ -179,6 +186,8 @@ __all__ = [
     "recommendation_for_booking",
     "recommendation_history",
     "recommended_earliest",
+    "report_problem",
+    "report_window_open",
     "red_flag_labels",
     "require_booking_therapist",
     "require_health_access",

@@ -23,6 +23,7 @@ from clinic_app.errors import ValidationFailed
 from clinic_app.models.accounts import User
 from clinic_app.models.booking import Booking
 from clinic_app.models.care import CheckIn
+from clinic_app.models.care import ProblemReport
 from clinic_app.models.care import Recommendation
 from clinic_app.models.care import SessionRecord
 from clinic_app.scheduling import followup
@@ -64,6 +65,10 @@ def followup_input(session: Session, record: SessionRecord) -> followup.Followup
     for answer in (day1, day3):
         if answer is not None:
             flags.update(answer.red_flags or [])
+    # A problem reported after the session counts exactly like a check-in's red flag.
+    for reported in session.scalars(select(ProblemReport.red_flags)
+                                    .where(ProblemReport.booking_id == booking.id)):
+        flags.update(reported or [])
     # The client's latest answer wins over the therapist's note from the session.
     progress = next((a.progress for a in (day3, day1) if a is not None and a.progress),
                     record.progress)

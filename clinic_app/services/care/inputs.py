@@ -334,6 +334,15 @@ class CheckInIn(BaseModel):
         return answers
 
 
+class ProblemReportIn(BaseModel):
+    """A problem reported after a session: at least one warning sign from the checklist."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    red_flags: Annotated[list[str], Field(min_length=1, max_length=len(followup.RED_FLAGS)),
+                         AfterValidator(_known_red_flags)]
+
+
 # --- intake ------------------------------------------------------------------------------------
 
 

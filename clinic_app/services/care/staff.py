@@ -17,6 +17,7 @@ from clinic_app.models.booking import Booking
 from clinic_app.models.booking import BookingStatus
 from clinic_app.models.care import CheckIn
 from clinic_app.models.care import Course
+from clinic_app.models.care import ProblemReport
 from clinic_app.models.care import Recommendation
 from clinic_app.models.care import SessionRecord
 from clinic_app.models.schedule import Therapist
@@ -36,7 +37,7 @@ from clinic_app.services.care.lookups import recommendation_history
 from clinic_app.services.care.records import EDIT_WINDOW
 from clinic_app.services.settings import clinic_zone
 
-# Red-flag check-ins stay in the therapist's review queue this long.
+# Red-flag check-ins and problem reports stay in the therapist's review queue this long.
 REVIEW_RED_FLAG_DAYS = 14
 
 
@@ -56,7 +57,8 @@ class ReviewItem:
 
 def review_queue(session: Session, therapist: Therapist | User, now: datetime) -> list[ReviewItem]:
     """What needs the therapist: current review/refer recommendations from their sessions,
-    recent red-flag check-ins and pending "confirm first" bookings. Urgent first."""
+    recent red-flag check-ins and problem reports, and pending "confirm first" bookings.
+    Urgent first."""
     if isinstance(therapist, User):
         found = therapist_for_user(session, therapist) if therapist.role == "therapist" else None
         if found is None:
@@ -85,6 +87,14 @@ def review_queue(session: Session, therapist: Therapist | User, now: datetime) -
             items.append(ReviewItem(kind="red_flag", client=booking.client, booking=booking,
                                     at=checkin.submitted_at, checkin=checkin,
                                     labels=red_flag_labels(checkin.red_flags)))
+    for report, booking in session.execute(
+        select(ProblemReport, Booking).join(Booking, Booking.id == ProblemReport.booking_id)
+        .where(Booking.therapist_id == therapist.id, ProblemReport.submitted_at >= since)
+        .order_by(ProblemReport.submitted_at.desc())
+    ).all():
+        items.append(ReviewItem(kind="red_flag", client=booking.client, booking=booking,
+                                at=report.submitted_at,
+                                labels=["Reported a problem", *red_flag_labels(report.red_flags)]))
     for booking in session.scalars(
         select(Booking).where(Booking.therapist_id == therapist.id,
                               Booking.status == BookingStatus.PENDING.value,
@@ -130,6 +140,12 @@ def client_timeline(session: Session, client: User, viewer: User, now: datetime)
         .where(Booking.client_id == client.id).order_by(Booking.start_at)
     ).all())
     checkins = checkins_by_booking(session, [b.id for _, b in rows])
+    reported: dict[int, list[str]] = {}
+    for booking_id, flags in session.execute(
+        select(ProblemReport.booking_id, ProblemReport.red_flags)
+        .where(ProblemReport.booking_id.in_([b.id for _, b in rows]))
+    ).all():
+        reported.setdefault(booking_id, []).extend(flags or [])
     sessions: list[dict[str, Any]] = []
     soreness: list[dict[str, Any]] = []
     for record, booking in rows:
@@ -150,7 +166,8 @@ def client_timeline(session: Session, client: User, viewer: User, now: datetime)
             "soreness": day1.soreness if day1 else None,
             "still_sore": day3.still_sore if day3 else None,
             "red_flags": red_flag_labels(
-                [*(day1.red_flags if day1 else []), *(day3.red_flags if day3 else [])]),
+                [*(day1.red_flags if day1 else []), *(day3.red_flags if day3 else []),
+                 *reported.get(booking.id, [])]),
         })
         if day1 is not None and day1.soreness is not None:
             soreness.append({"date": booking.start_at.astimezone(zone).date(),

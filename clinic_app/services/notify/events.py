@@ -17,7 +17,8 @@ reminder                      start - h for h in     booking_created / booking_c
 aftercare                     end + 3 h, or at       booking_completed (only a completed
                               completion if later    session gets one)
 checkin_24h                   end + 24 h             booking_completed
-red_flag_alert                at once                red_flag_raised (a check-in with flags)
+red_flag_alert                at once                red_flag_raised (a check-in with flags),
+                                                     problem_reported (each problem report)
 checkin_72h, prompts,         later facts            the worker's planner (services.planner)
 recalls, daily agenda
 account emails                at once                account_email (services.accounts)
@@ -46,6 +47,7 @@ from clinic_app.mail.outbox import retire
 from clinic_app.models.accounts import User
 from clinic_app.models.booking import Booking
 from clinic_app.models.care import CheckIn
+from clinic_app.models.care import ProblemReport
 from clinic_app.models.outbox import OutboxMessage
 from clinic_app.models.outbox import OutboxStatus
 from clinic_app.services.notify import send_rules  # noqa: F401 - registers the kinds
@@ -63,7 +65,8 @@ from clinic_app.services.notify.messages import REMINDER
 from clinic_app.services.settings import get_settings
 
 __all__ = ["CANCELLATION", "account_email", "booking_cancelled", "booking_changed",
-           "booking_completed", "booking_created", "intent", "red_flag_raised"]
+           "booking_completed", "booking_created", "intent", "problem_reported",
+           "red_flag_raised"]
 
 
 def intent(session: Session, *, kind: str, key: str, to: str, now: datetime,
@@ -201,6 +204,16 @@ def red_flag_raised(session: Session, booking: Booking, checkin: CheckIn,
     intent(session, kind=RED_FLAG_ALERT, key=f"booking:{booking.id}:red-flag:{checkin.kind}",
            to=therapist_user.email, now=now, user=therapist_user, booking=booking,
            checkin=checkin.kind)
+
+
+def problem_reported(session: Session, booking: Booking, report: ProblemReport,
+                     now: datetime) -> None:
+    """The client reported a warning sign after the session: the same alert as a red-flag
+    check-in, keyed by the report (a client may report more than once)."""
+    therapist_user = booking.therapist.user
+    intent(session, kind=RED_FLAG_ALERT, key=f"booking:{booking.id}:problem-report:{report.id}",
+           to=therapist_user.email, now=now, user=therapist_user, booking=booking,
+           report=report.id)
 
 
 def account_email(session: Session, user: User, kind: str, key: str, now: datetime, *,

@@ -29,6 +29,7 @@ from clinic_app.models.accounts import User
 from clinic_app.models.booking import Booking
 from clinic_app.models.booking import BookingStatus
 from clinic_app.models.care import CheckIn
+from clinic_app.models.care import ProblemReport
 from clinic_app.models.outbox import OutboxMessage
 from clinic_app.models.schedule import ClinicSettings
 from clinic_app.models.schedule import Therapist
@@ -245,7 +246,7 @@ def render_aftercare(session: Session, row: OutboxMessage, now: datetime) -> Out
     booking = _booking(session, row)
     return render("aftercare", session, row, person=_recipient(session, row),
                   appt=booking_view(booking, zone_of(get_settings(session))),
-                  red_flags=list(RED_FLAGS.values()))
+                  red_flags=list(RED_FLAGS.values()), report_url=report_url(booking))
 
 
 def render_recall(session: Session, row: OutboxMessage, now: datetime) -> Outgoing:
@@ -285,18 +286,32 @@ def render_agenda(session: Session, row: OutboxMessage, now: datetime) -> Outgoi
 
 def render_red_flag_alert(session: Session, row: OutboxMessage, now: datetime) -> Outgoing:
     """The therapist's alert: names no one in the subject and no symptom anywhere (email
-    is not a safe place for health data); the review queue, behind a login, shows them."""
+    is not a safe place for health data); the review queue, behind a login, shows them.
+    ``params`` name the check-in's kind, or the problem report (``report``)."""
     booking = _booking(session, row)
-    kind = (row.params or {}).get("checkin", "24h")
-    checkin = session.scalar(select(CheckIn).where(CheckIn.booking_id == booking.id,
-                                                   CheckIn.kind == kind))
-    if checkin is None:
-        raise NotRenderable("check-in gone")
+    params = row.params or {}
+    flags: list[str]
+    if "report" in params:
+        report = session.get(ProblemReport, params["report"])
+        if report is None or report.booking_id != booking.id:
+            raise NotRenderable("problem report gone")
+        kind, flags = "report", report.red_flags
+    else:
+        kind = params.get("checkin", "24h")
+        checkin = session.scalar(select(CheckIn).where(CheckIn.booking_id == booking.id,
+                                                       CheckIn.kind == kind))
+        if checkin is None:
+            raise NotRenderable("check-in gone")
+        flags = checkin.red_flags
     zone = zone_of(get_settings(session))
     return render("red_flag_alert", session, row, booking=booking, client=booking.client,
-                  therapist=_recipient(session, row), kind=kind,
-                  count=len(checkin.red_flags),
+                  therapist=_recipient(session, row), kind=kind, count=len(flags),
                   session_day=booking.start_at.astimezone(zone).date())
+
+
+def report_url(booking: Booking) -> str:
+    """The "report a problem" page of ``booking`` (the client logs in to reach it)."""
+    return absolute("client.report_problem", "/appointments", booking_id=booking.id)
 
 
 def render_account_mail(session: Session, row: OutboxMessage, now: datetime) -> Outgoing:
