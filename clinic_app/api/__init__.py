@@ -13,6 +13,7 @@ from clinic_app.api import auth as _auth  # noqa: E402,F401
 from clinic_app.api import bookings as _bookings  # noqa: E402,F401
 from clinic_app.api import care as _care  # noqa: E402,F401
 from clinic_app.api import catalog as _catalog  # noqa: E402,F401
+from clinic_app.api import courses as _courses  # noqa: E402,F401
 from clinic_app.api import docs as _docs  # noqa: E402,F401
 from clinic_app.api import privacy as _privacy  # noqa: E402,F401
 from clinic_app.api import therapists as _therapists  # noqa: E402,F401
