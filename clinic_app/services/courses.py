@@ -33,7 +33,8 @@ from clinic_app.services import care
 from clinic_app.services.availability import search_slots
 from clinic_app.services.settings import clinic_zone
 
-__all__ = ["MAX_PLANNED", "PlannedSession", "book_course", "max_sessions", "plan_course"]
+__all__ = ["MAX_PLANNED", "PlannedSession", "book_course", "max_sessions", "plan_course",
+           "planned_service_id"]
 
 #: The most sessions planned in one go outside the initial series (issue 13.3).
 MAX_PLANNED = 6
@@ -93,6 +94,11 @@ def _basis(session: Session, client: User) -> _Basis:
         progress=record.progress if record else None,
         earliest=rec.earliest, ideal=rec.ideal, latest=rec.latest,
     )
+
+
+def planned_service_id(session: Session, client: User) -> int:
+    """The service a course is planned for: the last recorded session's."""
+    return _basis(session, client).service_id
 
 
 def max_sessions(session_number: int, params: followup.FollowupParams) -> int:

@@ -17,7 +17,8 @@ def register_web(app: Flask) -> None:
     from clinic_app.web import main
     from clinic_app.web import notify
     from clinic_app.web import therapist
+    from clinic_app.web import waitlist
 
     for module in (main, auth, account, dev, client, therapist, admin, admin_outbox, checkin,
-                   calendar, notify):
+                   calendar, notify, waitlist):
         app.register_blueprint(module.bp)

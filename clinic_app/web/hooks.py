@@ -144,6 +144,7 @@ def install(app: Flask) -> None:
         """The menu for ``user``'s role (only pages that exist)."""
         by_role = {
             "client": [("Book", "client.book"), ("My appointments", "client.appointments"),
+                       ("Plan sessions", "waitlist.plan"), ("Waitlist", "waitlist.index"),
                        ("Health intake", "client.intake")],
             "therapist": [("Today", "therapist.day"), ("Week", "therapist.week"),
                           ("Hours", "therapist.hours"), ("Review queue", "therapist.review"),
