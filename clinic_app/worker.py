@@ -30,6 +30,7 @@ from clinic_app.mail.outbox import default_worker_id
 from clinic_app.mail.outbox import dispatch
 from clinic_app.mail.outbox import purge
 from clinic_app.services import notifications  # registers the send checks
+from clinic_app.services import waitlist
 
 log = logging.getLogger("clinic_app.worker")
 
@@ -111,6 +112,12 @@ def housekeeping_job(app: Flask) -> dict[str, int]:
     return {"outbox": outbox_rows, "tokens": tokens, "health_records": health}
 
 
+def expire_waitlist_job(app: Flask) -> int:
+    """Mark waitlist entries whose date range has ended as expired (issue 13)."""
+    with unit_of_work(app) as (session, now):
+        return waitlist.expire_entries(session, now)
+
+
 def daily_agenda_job(app: Flask) -> int:
     """Write today's agenda (clinic zone) for each therapist with bookings; once a day."""
     with unit_of_work(app) as (session, now):
@@ -144,6 +151,7 @@ def clinic_timezone(app: Flask) -> str:
 EXTRA_JOBS: dict[str, tuple[Callable[[Flask], Any], dict[str, Any]]] = {
     "plan_due_messages": (plan_due_messages_job, {"trigger": "interval", "minutes": 1}),
     "housekeeping": (housekeeping_job, {"trigger": "interval", "hours": 1}),
+    "waitlist_expiry": (expire_waitlist_job, {"trigger": "interval", "hours": 1}),
 }
 
 

@@ -9,12 +9,14 @@ import pytest
 
 from clinic_app.models import WaitlistEntry
 from clinic_app.services import waitlist as waitlist_service
+from clinic_app.worker import expire_waitlist_job
 from tests.api_contract import assert_documented
 from tests.booking_factories import local
 from tests.booking_factories import make_clinic
 from tests.booking_factories import token_for
 from tests.care_factories import recorded_session
 from tests.factories import make_user
+from tests.notify_factories import run_job
 
 # The frozen clock starts on Monday 2026-11-23, 08:00 UTC.
 TODAY = date(2026, 11, 23)
@@ -154,3 +156,12 @@ def test_ranking_entries_carry_the_clients_window(app, client, clinic, auth, db)
     assert entry.earliest is not None and entry.latest is not None
     assert entry.earliest <= entry.latest
     assert [p.value for p in entry.parts_of_day] == ["afternoon"]
+
+
+def test_the_worker_expires_ended_entries(app, client, clinic, auth, clock, db):
+    entry = join(client, auth, clinic, to="2026-11-24").get_json()
+    assert run_job(expire_waitlist_job, app) == 0
+    clock.advance(timedelta(days=2))
+    assert run_job(expire_waitlist_job, app) == 1
+    db.session.rollback()
+    assert db.session.get(WaitlistEntry, entry["id"]).status == "expired"

@@ -64,7 +64,8 @@ def _fill(session, n: int, now: datetime, prefix: str = "m") -> list[str]:
 def test_fixed_jobs_are_registered_with_safe_defaults(app, db):
     scheduler = configure(BackgroundScheduler(timezone="UTC"), app)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"dispatch_outbox", "plan_due_messages", "housekeeping", "daily_agenda"}
+    assert set(jobs) == {"dispatch_outbox", "plan_due_messages", "housekeeping", "daily_agenda",
+                         "waitlist_expiry"}
     for job in jobs.values():
         assert job.coalesce is True and job.max_instances == 1 and job.misfire_grace_time == 300
     assert jobs["plan_due_messages"].trigger.interval == timedelta(minutes=1)
