@@ -19,6 +19,7 @@ from datetime import date
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clinic_app.errors import DomainError
@@ -33,8 +34,8 @@ from clinic_app.services import care
 from clinic_app.services.availability import search_slots
 from clinic_app.services.settings import clinic_zone
 
-__all__ = ["MAX_PLANNED", "PlannedSession", "book_course", "max_sessions", "plan_course",
-           "planned_service_id"]
+__all__ = ["MAX_PLANNED", "OutOfWindow", "PlannedSession", "book_course", "max_sessions",
+           "next_session_outside_window", "plan_course", "planned_service_id"]
 
 #: The most sessions planned in one go outside the initial series (issue 13.3).
 MAX_PLANNED = 6
@@ -201,3 +202,55 @@ def book_course(session: Session, *, client: User, actor: User, service_id: int,
             "Some of those sessions can no longer be booked; nothing was booked.",
             fields=conflicts)
     return booked
+
+
+@dataclass(frozen=True)
+class OutOfWindow:
+    """A booked next session that the newest recommendation no longer fits, and the first
+    free time inside the new window to move it to (None when there is none)."""
+
+    booking: Booking
+    earliest: date
+    ideal: date
+    latest: date
+    too_early: bool
+    suggestion: pure_slots.Slot | None
+
+
+def next_session_outside_window(session: Session, client: User | int,
+                                now: datetime) -> OutOfWindow | None:
+    """After a check-in the window can move: the client's next booked session after the
+    recorded one, when it now falls before ``earliest`` or after ``latest``.
+
+    Only the next session is judged: the later planned ones get their windows from it.
+    """
+    rec = care.current_recommendation(session, client)
+    if rec is None or rec.earliest is None or rec.ideal is None or rec.latest is None:
+        return None
+    recorded = session.get(Booking, rec.booking_id)
+    if recorded is None:
+        return None
+    upcoming = session.scalar(
+        select(Booking)
+        .where(Booking.client_id == recorded.client_id,
+               Booking.status.in_(booking_service.CANCELLABLE),
+               Booking.start_at > recorded.end_at, Booking.start_at >= now)
+        .order_by(Booking.start_at, Booking.id).limit(1))
+    if upcoming is None:
+        return None
+    tz = clinic_zone(session)
+    day = upcoming.start_at.astimezone(tz).date()
+    if rec.earliest <= day <= rec.latest:
+        return None
+    first = max(rec.earliest, now.astimezone(tz).date())
+    suggestion = None
+    if first <= rec.latest:
+        try:
+            _, slots = search_slots(session, service_id=upcoming.service_id, date_from=first,
+                                    date_to=rec.latest, therapist_id=upcoming.therapist_id,
+                                    now=now, exclude_booking_id=upcoming.id)
+            suggestion = _pick(slots, tz, rec.ideal)
+        except ValidationFailed:
+            suggestion = None  # the service or therapist is no longer bookable: no one-click
+    return OutOfWindow(booking=upcoming, earliest=rec.earliest, ideal=rec.ideal,
+                       latest=rec.latest, too_early=day < rec.earliest, suggestion=suggestion)

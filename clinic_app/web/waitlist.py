@@ -33,8 +33,10 @@ from clinic_app.extensions import db
 from clinic_app.models.schedule import Service
 from clinic_app.models.schedule import Therapist
 from clinic_app.scheduling.waitlist import PartOfDay
+from clinic_app.services import booking as booking_service
 from clinic_app.services import courses as course_service
 from clinic_app.services import waitlist as waitlist_service
+from clinic_app.services.booking_access import get_booking_for
 from clinic_app.services.settings import clinic_zone
 from clinic_app.web.fields import CheckboxList
 from clinic_app.web.fields import opts
@@ -230,3 +232,51 @@ def book() -> Page:
     db.session.commit()
     flash(f"{len(pairs)} sessions booked. We have emailed you the confirmations.", "success")
     return redirect(url_for("client.appointments"))
+
+
+# --- a booked next session the new window no longer fits ---------------------------------------
+
+
+class MoveForm(FlaskForm):
+    pass
+
+
+@bp.app_template_global()
+def window_flag(client_id: int) -> course_service.OutOfWindow | None:
+    """For the client's and the therapist's pages: the next session if it is now outside the
+    recommended window (templates/courses/_window_flag.html shows it with a one-click move)."""
+    return course_service.next_session_outside_window(db.session, client_id, now())
+
+
+@bp.app_template_global()
+def window_move_form() -> MoveForm:
+    return MoveForm()
+
+
+@bp.post("/courses/move/<int:booking_id>")
+@roles_required("client", "therapist")
+def move_into_window(booking_id: int) -> Page:
+    """Move the flagged session to the first free time inside the new window (recomputed
+    now, so the click moves it to a time that is free at this moment)."""
+    booking = get_booking_for(db.session, booking_id, current_user)
+    back = (url_for("therapist.client", client_id=booking.client_id)
+            if current_user.role == "therapist" else url_for("client.appointments"))
+    if not MoveForm().validate_on_submit():
+        return redirect(back)
+    flag = course_service.next_session_outside_window(db.session, booking.client_id, now())
+    if flag is None or flag.booking.id != booking.id or flag.suggestion is None:
+        flash("That session needs no move now, or there is no free time inside the window; "
+              "pick a time yourself.", "error")
+        return redirect(back)
+    try:
+        booking_service.reschedule(db.session, booking, new_start=flag.suggestion.start,
+                                   therapist_id=flag.suggestion.therapist_id,
+                                   actor=current_user, now=now())
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(back)
+    db.session.commit()
+    flash("The session is moved into the recommended window. We have emailed the new time.",
+          "success")
+    return redirect(back)
