@@ -42,6 +42,7 @@ from clinic_app.services.settings import clinic_zone
 from clinic_app.services.settings import get_settings
 
 __all__ = [
+    "candidates_for_freed_slot",
     "entries_for",
     "expire_entries",
     "get_entry_for",
@@ -230,3 +231,21 @@ def ranking_entries(session: Session, service_id: int, now: datetime) -> list[pu
             earliest=earliest, latest=latest,
         ))
     return out
+
+
+def candidates_for_freed_slot(
+    session: Session,
+    *,
+    service_id: int,
+    therapist_id: int,
+    start: datetime,
+    now: datetime,
+    exclude_clients: frozenset[int] = frozenset(),
+) -> list[pure.RankedEntry]:
+    """Who may be offered a slot that just freed (a cancellation, a move, a released hold,
+    time off removed, hours added), best first: the pure ranking over the service's live
+    entries. ``exclude_clients``: clients who must not get it now (an open offer already)."""
+    slot = pure.FreedSlot(service_id=service_id, therapist_id=therapist_id,
+                          local_start=start.astimezone(clinic_zone(session)).replace(tzinfo=None))
+    return pure.rank(ranking_entries(session, service_id, now), slot, _today(session, now),
+                     exclude_clients=exclude_clients)

@@ -165,3 +165,29 @@ def test_the_worker_expires_ended_entries(app, client, clinic, auth, clock, db):
     assert run_job(expire_waitlist_job, app) == 1
     db.session.rollback()
     assert db.session.get(WaitlistEntry, entry["id"]).status == "expired"
+
+
+def test_candidates_for_a_freed_slot_put_the_due_client_first(app, client, clinic, db):
+    # A joined first but has no window; B's window (22nd-28th) contains the slot; C's
+    # earliest (27th, soreness 7) is after it, so C is never offered it (R5).
+    a, b, c = clinic.client, make_user(app), make_user(app)
+    recorded_session(app, clinic, local(2026, 11, 20, 10), client=b, soreness=2)
+    recorded_session(app, clinic, local(2026, 11, 23, 9), client=c, soreness=7)
+    for person in (a, b, c):
+        assert join(client, token_for(app, person), clinic).status_code == 201
+    now = app.extensions["clock"].now()
+    slot = local(2026, 11, 25, 10)
+    ranked = waitlist_service.candidates_for_freed_slot(
+        db.session, service_id=clinic.service.id, therapist_id=clinic.t1.id, start=slot,
+        now=now)
+    assert [r.entry.client_id for r in ranked] == [b.id, a.id]
+    excluded = waitlist_service.candidates_for_freed_slot(
+        db.session, service_id=clinic.service.id, therapist_id=clinic.t1.id, start=slot,
+        now=now, exclude_clients=frozenset({b.id}))
+    assert [r.entry.client_id for r in excluded] == [a.id]
+    evening_only = join(client, token_for(app, make_user(app)), clinic,
+                        parts_of_day=["evening"]).get_json()
+    ranked = waitlist_service.candidates_for_freed_slot(
+        db.session, service_id=clinic.service.id, therapist_id=clinic.t1.id, start=slot,
+        now=now)
+    assert evening_only["client_id"] not in [r.entry.client_id for r in ranked]
