@@ -30,6 +30,7 @@ from clinic_app.models.accounts import Role
 from clinic_app.models.accounts import User
 from clinic_app.models.booking import MAX_ID
 from clinic_app.models.booking import BookingStatus
+from clinic_app.models.care import Recommendation
 from clinic_app.models.waitlist import WaitlistEntry
 from clinic_app.models.waitlist import WaitlistStatus
 from clinic_app.scheduling import followup
@@ -209,20 +210,37 @@ def expire_entries(session: Session, now: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def ranking_entries(session: Session, service_id: int, now: datetime) -> list[pure.WaitingEntry]:
-    """The live entries of a service with each client's current window, as the pure ranking
-    (``scheduling.waitlist.rank``) takes them."""
-    rows = session.scalars(
-        select(WaitlistEntry)
-        .where(WaitlistEntry.service_id == service_id, _live(session, now))  # type: ignore[arg-type]
-    ).all()
-    out: list[pure.WaitingEntry] = []
+def _current_windows(session: Session,
+                     client_ids: set[int]) -> dict[int, tuple[date | None, date | None]]:
+    """Each client's current window in one query: the newest recommendation row per client,
+    in the same order as ``care.current_recommendation`` (created_at, then id), which would
+    cost one query per waiting client (a freed slot must be ranked in well under a second)."""
     windows: dict[int, tuple[date | None, date | None]] = {}
+    if not client_ids:
+        return windows
+    rows = session.execute(
+        select(Recommendation.client_id, Recommendation.earliest, Recommendation.latest)
+        .where(Recommendation.client_id.in_(client_ids))
+        .order_by(Recommendation.client_id, Recommendation.created_at.desc(),
+                  Recommendation.id.desc()))
+    for client_id, earliest, latest in rows:
+        windows.setdefault(client_id, (earliest, latest))
+    return windows
+
+
+def ranking_entries(session: Session, service_id: int, now: datetime, *,
+                    on_date: date | None = None) -> list[pure.WaitingEntry]:
+    """The live entries of a service (covering ``on_date`` when given) with each client's
+    current window, as the pure ranking (``scheduling.waitlist.rank``) takes them."""
+    stmt = select(WaitlistEntry).where(WaitlistEntry.service_id == service_id,
+                                       _live(session, now))  # type: ignore[arg-type]
+    if on_date is not None:
+        stmt = stmt.where(WaitlistEntry.date_from <= on_date, WaitlistEntry.date_to >= on_date)
+    rows = session.scalars(stmt).all()
+    windows = _current_windows(session, {row.client_id for row in rows})
+    out: list[pure.WaitingEntry] = []
     for row in rows:
-        if row.client_id not in windows:
-            rec = care.current_recommendation(session, row.client_id)
-            windows[row.client_id] = (rec.earliest, rec.latest) if rec else (None, None)
-        earliest, latest = windows[row.client_id]
+        earliest, latest = windows.get(row.client_id, (None, None))
         out.append(pure.WaitingEntry(
             entry_id=row.id, client_id=row.client_id, service_id=row.service_id,
             therapist_id=row.therapist_id, date_from=row.date_from, date_to=row.date_to,
@@ -247,5 +265,5 @@ def candidates_for_freed_slot(
     entries. ``exclude_clients``: clients who must not get it now (an open offer already)."""
     slot = pure.FreedSlot(service_id=service_id, therapist_id=therapist_id,
                           local_start=start.astimezone(clinic_zone(session)).replace(tzinfo=None))
-    return pure.rank(ranking_entries(session, service_id, now), slot, _today(session, now),
-                     exclude_clients=exclude_clients)
+    entries = ranking_entries(session, service_id, now, on_date=slot.local_date)
+    return pure.rank(entries, slot, _today(session, now), exclude_clients=exclude_clients)

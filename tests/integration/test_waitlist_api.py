@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from clinic_app.models import WaitlistEntry
+from clinic_app.services import care
 from clinic_app.services import waitlist as waitlist_service
 from clinic_app.worker import expire_waitlist_job
 from tests.api_contract import assert_documented
@@ -191,3 +192,14 @@ def test_candidates_for_a_freed_slot_put_the_due_client_first(app, client, clini
         db.session, service_id=clinic.service.id, therapist_id=clinic.t1.id, start=slot,
         now=now)
     assert evening_only["client_id"] not in [r.entry.client_id for r in ranked]
+
+
+def test_batched_windows_are_the_current_recommendation(app, client, clinic, db):
+    # Two sessions: the newer recommendation is the current one, as care says.
+    recorded_session(app, clinic, local(2026, 11, 16, 10), soreness=7)
+    recorded_session(app, clinic, local(2026, 11, 23, 10), soreness=2)
+    join(client, token_for(app, clinic.client), clinic)
+    now = app.extensions["clock"].now()
+    [entry] = waitlist_service.ranking_entries(db.session, clinic.service.id, now)
+    current = care.current_recommendation(db.session, clinic.client.id)
+    assert (entry.earliest, entry.latest) == (current.earliest, current.latest)
