@@ -136,7 +136,8 @@ def test_clinic_worker_stops_cleanly_on_sigterm(app, db, tmp_path):
         if proc.poll() is None:
             proc.kill()
     output = log.read_text()
-    assert "jobs dispatch_outbox, plan_due_messages, housekeeping, daily_agenda" in output
+    assert ("jobs dispatch_outbox, plan_due_messages, housekeeping, waitlist_expiry, "
+            "daily_agenda") in output
     assert "worker stopping (signal 15)" in output and "worker stopped" in output
     assert "Traceback" not in output
 
