@@ -36,6 +36,7 @@ from clinic_app.mail.outbox import purge
 from clinic_app.models.accounts import OneTimeToken
 from clinic_app.models.outbox import WorkerJobRun
 from clinic_app.services import planner  # registers every kind's rule and renderer
+from clinic_app.services import waitlist
 from clinic_app.services.privacy import purge_expired_health_records
 from clinic_app.services.settings import get_settings
 
@@ -189,6 +190,14 @@ def housekeeping_job(app: Flask) -> dict[str, int]:
     return {"outbox": outbox_rows, "tokens": tokens, "health_records": health}
 
 
+def expire_waitlist_job(app: Flask) -> int:
+    """Mark waitlist entries whose date range has ended as expired (issue 13)."""
+    with tracked(app, "waitlist_expiry") as (session, now):
+        expired = waitlist.expire_entries(session, now)
+    record_job_run(app, "waitlist_expiry")
+    return expired
+
+
 def daily_agenda_job(app: Flask) -> int:
     """Write today's agenda (clinic zone) for each therapist with bookings; once a day."""
     with tracked(app, "daily_agenda") as (session, now):
@@ -219,6 +228,7 @@ def clinic_timezone(app: Flask) -> str:
 EXTRA_JOBS: dict[str, tuple[Callable[[Flask], Any], dict[str, Any]]] = {
     "plan_due_messages": (plan_due_messages_job, {"trigger": "interval", "minutes": 1}),
     "housekeeping": (housekeeping_job, {"trigger": "interval", "hours": 1}),
+    "waitlist_expiry": (expire_waitlist_job, {"trigger": "interval", "hours": 1}),
 }
 
 

@@ -26,6 +26,8 @@ from clinic_app.models.schedule import Room
 from clinic_app.models.schedule import Service
 from clinic_app.models.schedule import Therapist
 from clinic_app.models.schedule import WeeklyHours
+from clinic_app.models.waitlist import WaitlistEntry
+from clinic_app.models.waitlist import WaitlistStatus
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -53,5 +55,7 @@ __all__ = [
     "SessionRecord",
     "Therapist",
     "User",
+    "WaitlistEntry",
+    "WaitlistStatus",
     "WeeklyHours",
 ]

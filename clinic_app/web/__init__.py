@@ -19,7 +19,8 @@ def register_web(app: Flask) -> None:
     from clinic_app.web import notify
     from clinic_app.web import staff_calendar
     from clinic_app.web import therapist
+    from clinic_app.web import waitlist
 
     for module in (main, auth, account, dev, client, therapist, admin, admin_outbox, checkin,
-                   calendar, notify, staff_calendar, clients):
+                   calendar, notify, staff_calendar, clients, waitlist):
         app.register_blueprint(module.bp)

@@ -27,6 +27,7 @@ from clinic_app.services import admin as svc
 from clinic_app.services import audit
 from clinic_app.services import care
 from clinic_app.services.booking_access import get_booking_for
+from clinic_app.services.continuity import continuity_panel
 from clinic_app.services.settings import clinic_zone
 from clinic_app.services.settings import get_settings
 from clinic_app.validation import parse_id
@@ -74,8 +75,9 @@ def dashboard() -> str:
     """The week at a glance: utilisation per therapist, bookings, late cancels, no-shows."""
     week = svc.week_start_of(query_date("week") or _today())
     figures = svc.dashboard(db.session, week, clinic_zone(db.session))
+    panel = continuity_panel(db.session, week, clinic_zone(db.session))
     db.session.commit()
-    return render_template("admin/dashboard.html", f=figures,
+    return render_template("admin/dashboard.html", f=figures, continuity=panel,
                            prev_week=week - timedelta(days=7), next_week=week + timedelta(days=7))
 
 

@@ -250,6 +250,7 @@ def install(app: Flask) -> None:
         """The menu for ``user``'s role (only pages that exist)."""
         by_role = {
             "client": [("Book", "client.book"), ("My appointments", "client.appointments"),
+                       ("Plan sessions", "waitlist.plan"), ("Waitlist", "waitlist.index"),
                        ("Health intake", "client.intake")],
             "therapist": [("Calendar", "staff_calendar.calendar"), ("Clients", "clients.index"),
                           ("Today", "therapist.day"), ("Week", "therapist.week"),

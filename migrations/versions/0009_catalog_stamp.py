@@ -1,7 +1,7 @@
 """Catalogue stamp for the slot search's per-process cache
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0010
 Create Date: 2026-12-01
 
 One row whose value database triggers renew on every change to settings, closures, rooms,
@@ -17,7 +17,7 @@ from clinic_app.models.catalog_stamp import CATALOG_TABLES
 from clinic_app.models.catalog_stamp import trigger_statements
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Problem reports: warning signs a client reports after a session, any number of times
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0008
 Create Date: 2026-12-01
 
 Check-ins stay one per booking and kind; a report is its own row (several per booking),
@@ -14,7 +14,7 @@ from alembic import op
 import clinic_app.db
 
 revision = "0010"
-down_revision = "0006"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

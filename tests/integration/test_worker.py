@@ -70,7 +70,8 @@ def _fill(session, n: int, now: datetime, prefix: str = "m") -> list[str]:
 def test_fixed_jobs_are_registered_with_safe_defaults(app, db):
     scheduler = configure(BackgroundScheduler(timezone="UTC"), app)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"dispatch_outbox", "plan_due_messages", "housekeeping", "daily_agenda"}
+    assert set(jobs) == {"dispatch_outbox", "plan_due_messages", "housekeeping", "daily_agenda",
+                         "waitlist_expiry"}
     for job in jobs.values():
         assert job.coalesce is True and job.max_instances == 1 and job.misfire_grace_time == 300
     assert jobs["plan_due_messages"].trigger.interval == timedelta(minutes=1)
@@ -142,7 +143,8 @@ def test_clinic_worker_stops_cleanly_on_sigterm(app, db, tmp_path):
         if proc.poll() is None:
             proc.kill()
     output = log.read_text()
-    assert "jobs dispatch_outbox, plan_due_messages, housekeeping, daily_agenda" in output
+    assert ("jobs dispatch_outbox, plan_due_messages, housekeeping, waitlist_expiry, "
+            "daily_agenda") in output
     assert "worker stopping (signal 15)" in output and "worker stopped" in output
     assert "Traceback" not in output
 
