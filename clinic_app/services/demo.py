@@ -54,8 +54,9 @@ DEMO_CLIENT = "client@clinic.example"
 OTHER_CLIENTS = [("jordan@clinic.example", "Jordan Lee"), ("sam@clinic.example", "Sam Okafor"),
                  ("robin@clinic.example", "Robin Hart"), ("priya@clinic.example", "Priya Shah")]
 # The demo client's course with Maya: (days before today, intensity, 24 h soreness, progress).
-# The last session has no check-in yet: its check-in email is waiting in the dev mailbox.
-COURSE = [(24, 7, 7, None), (16, 6, 5, "better"), (9, 6, 3, "better"), (2, 5, None, None)]
+# The last session (on the latest working day whose 24 h check-in is due) has no check-in
+# yet: its check-in email is waiting in the dev mailbox.
+COURSE = [(24, 7, 7, None), (16, 6, 5, "better"), (9, 6, 3, "better"), (1, 5, None, None)]
 HISTORY_WEEKS = 6  # weekly hours start this long before today, so the history fits in them
 
 THERAPISTS = [
@@ -177,7 +178,10 @@ def seed_course(session: Session, now: datetime) -> bool:
                      now - timedelta(days=COURSE[0][0] + 3))
     for days_ago, intensity, soreness, progress in COURSE:
         day = today - timedelta(days=days_ago)
-        while day.weekday() >= 5:  # Maya works Monday to Friday
+        while day.weekday() >= 5 or (soreness is None and datetime.combine(
+                day, time(11, 30), tzinfo=zone) + timedelta(days=1) > now):
+            # Maya works Monday to Friday; the last session's 24 h check-in must already be
+            # due (it is sent only within three days of that, so it waits in the mailbox).
             day -= timedelta(days=1)
         booked_at = datetime.combine(day - timedelta(days=3), time(9), tzinfo=UTC)
         start = _free_start(session, service.id, maya.id, day, booked_at, time(10))

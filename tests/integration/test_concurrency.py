@@ -244,6 +244,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.real_db  # gunicorn processes need the committed database
 def test_storm_on_four_gunicorn_processes_has_exactly_one_winner(app, db, tmp_path):
     """20 simultaneous bookings of one slot through 4 gunicorn worker processes (separate
     SQLite connections in separate processes, reads no longer holding the write lock): one

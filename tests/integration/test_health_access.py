@@ -18,6 +18,7 @@ from tests.factories.accounts import token_for
 from tests.factories.booking import make_clinic
 from tests.factories.booking import raw_booking
 from tests.factories.care import recorded_session
+from tests.factories.pages import login
 
 MON = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
 
@@ -219,8 +220,6 @@ def test_a_booking_by_the_client_or_an_admin_makes_a_treating_therapist(app, db,
 
 def test_week_view_shows_no_intake_flags_for_a_cancelled_only_relationship(app, db, client,
                                                                           clock, clinic_pair):
-    from tests.pages_factories import login
-
     clinic, _ = clinic_pair
     raw_booking(app, client=clinic.client, therapist=clinic.t2, room=clinic.rooms[1],
                 service=clinic.service, start=datetime(2026, 11, 24, 10, tzinfo=UTC),
@@ -254,8 +253,6 @@ def test_ids_beyond_32_bits_are_404_on_every_booking_route(app, db, client, clin
             response = client.post(url, headers=headers, json=body)
             # 403 where the role may not use the endpoint at all, else 404.
             assert response.status_code in (403, 404), (url, response.status_code)
-    from tests.pages_factories import login
-
     login(client, clinic.admin)
     assert client.get(f"/admin/bookings/{huge}").status_code == 404
     login(client, clinic.t1.user)

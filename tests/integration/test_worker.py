@@ -319,6 +319,7 @@ class SlowSink(Sink):
         return await super().handle_DATA(server, session, envelope)
 
 
+@pytest.mark.real_db  # the worker processes need the committed database
 def test_two_clinic_workers_and_a_slow_relay_send_each_message_once(app, db, tmp_path):
     """Two ``clinic worker`` processes, a relay taking 0.3-0.8 s a message, a lease (5 s)
     far shorter than a batch takes (40 rows claimed at once, about 20 s to send). Without
