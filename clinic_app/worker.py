@@ -93,10 +93,11 @@ TOKEN_GRACE = timedelta(days=7)
 
 
 def housekeeping_job(app: Flask) -> dict[str, int]:
-    """Delete sent outbox rows older than 90 days and long-expired one-time tokens."""
+    """Delete sent outbox rows older than 90 days, long-expired one-time tokens and holds."""
     from sqlalchemy import delete
 
     from clinic_app.models.accounts import OneTimeToken
+    from clinic_app.services.holds import purge_expired_holds
     from clinic_app.services.privacy import purge_expired_health_records
 
     with unit_of_work(app) as (session, now):
@@ -105,10 +106,11 @@ def housekeeping_job(app: Flask) -> dict[str, int]:
             delete(OneTimeToken).where(OneTimeToken.expires_at < now - TOKEN_GRACE)
         ).rowcount or 0
         health = purge_expired_health_records(session, now)
-    if outbox_rows or tokens or health:
-        log.info("housekeeping: deleted %s outbox rows, %s old tokens and %s expired health "
-                 "records", outbox_rows, tokens, health)
-    return {"outbox": outbox_rows, "tokens": tokens, "health_records": health}
+        holds = purge_expired_holds(session, now)
+    if outbox_rows or tokens or health or holds:
+        log.info("housekeeping: deleted %s outbox rows, %s old tokens, %s expired health "
+                 "records and %s expired holds", outbox_rows, tokens, health, holds)
+    return {"outbox": outbox_rows, "tokens": tokens, "health_records": health, "holds": holds}
 
 
 def daily_agenda_job(app: Flask) -> int:

@@ -40,6 +40,7 @@ from sqlalchemy import select
 from sqlalchemy import union_all
 from sqlalchemy.orm import Session
 
+from clinic_app.db import UTCDateTime
 from clinic_app.db import raw_timestamp
 from clinic_app.db import utc_from_raw
 from clinic_app.errors import NotFound
@@ -235,6 +236,9 @@ def _busy_statement(dialect: str) -> Any:
             raw_timestamp(Booking.blocked_end, dialect),
         ).where(
             Booking.status != BookingStatus.CANCELLED.value,
+            # A hold blocks until it expires; an expired one never does (issue 12.1).
+            or_(Booking.status != BookingStatus.HELD.value,
+                Booking.expires_at > bindparam("hold_alive_at", type_=UTCDateTime())),
             Booking.blocked_start > bindparam("lo_bound"),
             Booking.blocked_start < bindparam("hi"),
             Booking.blocked_end > bindparam("lo"),
@@ -257,12 +261,14 @@ def load_search_data(
     date_from: date,
     date_to: date,
     exclude_booking_id: int | None = None,
+    now: datetime | None = None,
 ) -> SearchData:
     """Load schedules, closures and busy time for local dates ``date_from..date_to``.
 
     Two statements: one ``UNION ALL`` over weekly hours, overrides and closures, and one
     index-bounded range query over bookings. ``exclude_booking_id`` leaves a booking out of
-    the busy time (a booking being moved must not collide with itself).
+    the busy time (a booking being moved must not collide with itself). Holds that expired
+    by ``now`` are not busy (without ``now`` every hold counts, the safe side).
     """
     rules = rules_from(settings)
     tids = sorted(set(therapist_ids))
@@ -293,7 +299,8 @@ def load_search_data(
     busy_rows = conn.execute(
         _busy_statement(conn.dialect.name),
         {"tids": tids, "rids": rids, "lo": lo, "hi": hi, "lo_bound": lo - MAX_BLOCKED,
-         "exclude_id": exclude_booking_id or 0},
+         "exclude_id": exclude_booking_id or 0,
+         "hold_alive_at": now if now is not None else datetime.min.replace(tzinfo=UTC)},
     ).all()  # one fetchall: iterating the result would fetch row by row
     therapist_busy: dict[int, list[Interval]] = {}
     room_busy: dict[int, list[Interval]] = {}
@@ -372,6 +379,7 @@ def search_slots(
         date_from=date_from,
         date_to=date_to,
         exclude_booking_id=exclude_booking_id,
+        now=now,
     )
     slots = pure.find_slots(
         service=service.spec,
