@@ -14,5 +14,6 @@ from clinic_app.api import bookings as _bookings  # noqa: E402,F401
 from clinic_app.api import care as _care  # noqa: E402,F401
 from clinic_app.api import catalog as _catalog  # noqa: E402,F401
 from clinic_app.api import docs as _docs  # noqa: E402,F401
+from clinic_app.api import holds as _holds  # noqa: E402,F401
 from clinic_app.api import privacy as _privacy  # noqa: E402,F401
 from clinic_app.api import therapists as _therapists  # noqa: E402,F401

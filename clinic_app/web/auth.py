@@ -90,12 +90,23 @@ def signup() -> str | Response:
 @bp.get("/verify/<token>")
 def verify(token: str) -> str | Response:
     try:
-        accounts.verify_email(db.session, token, now())
+        user = accounts.verify_email(db.session, token, now())
+        booking, hold_expired = accounts.book_held_slot(db.session, user, now())
     except DomainError as exc:
         db.session.rollback()
         return render_template("auth/token_problem.html", message=exc.message,
                                form=EmailOnlyForm()), 400
     db.session.commit()
+    if booking is not None:
+        # The link proved the address and the hold was theirs: log in and show the booking.
+        login_user(user)
+        flash("Your email is confirmed and your appointment is booked.", "success")
+        return redirect(url_for("client.booking_done", booking_id=booking.id))
+    if hold_expired:
+        login_user(user)
+        flash("Your email is confirmed, but the time held for you has expired. "
+              "Please pick another time.", "warning")
+        return redirect(url_for("client.book"))
     flash("Your email is confirmed. You can log in now.", "success")
     return redirect(url_for("auth.login"))
 
