@@ -192,20 +192,22 @@ def signup(
     return user
 
 
-def book_held_slot(session: Session, user: User, now: datetime) -> tuple[Booking | None, bool]:
+def book_held_slot(session: Session, user: User, now: datetime
+                   ) -> tuple[Booking | None, tuple[int, datetime] | None]:
     """After ``user`` verified their email: their sign-up hold becomes their booking.
 
-    Returns ``(booking, False)`` when it did, ``(None, True)`` when the hold had expired (the
-    page says so and offers other times; the hold row is released), ``(None, False)`` when
-    there was no hold.
+    Returns ``(booking, None)`` when it did; ``(None, (service_id, start))`` when the hold had
+    expired (the hold is released; the page offers the nearest free times instead);
+    ``(None, None)`` when there was no hold.
     """
     hold = holds.signup_hold_for(session, user.id)
     if hold is None:
-        return None, False
+        return None, None
     if not hold.hold_lives(now):
+        lost = (hold.service_id, hold.start_at)
         holds.release_hold(session, hold, now)
-        return None, True
-    return holds.convert_hold(session, hold, client=user, actor=user, now=now), False
+        return None, lost
+    return holds.convert_hold(session, hold, client=user, actor=user, now=now), None
 
 
 def verify_email(session: Session, raw: str, now: datetime) -> User:

@@ -20,6 +20,7 @@ from clinic_app.extensions import db
 from clinic_app.extensions import limiter
 from clinic_app.models.accounts import User
 from clinic_app.services import accounts
+from clinic_app.services.settings import clinic_zone
 from clinic_app.web.forms import EmailOnlyForm
 from clinic_app.web.forms import LoginForm
 from clinic_app.web.forms import NewPasswordForm
@@ -91,7 +92,7 @@ def signup() -> str | Response:
 def verify(token: str) -> str | Response:
     try:
         user = accounts.verify_email(db.session, token, now())
-        booking, hold_expired = accounts.book_held_slot(db.session, user, now())
+        booking, lost = accounts.book_held_slot(db.session, user, now())
     except DomainError as exc:
         db.session.rollback()
         return render_template("auth/token_problem.html", message=exc.message,
@@ -102,11 +103,13 @@ def verify(token: str) -> str | Response:
         login_user(user)
         flash("Your email is confirmed and your appointment is booked.", "success")
         return redirect(url_for("client.booking_done", booking_id=booking.id))
-    if hold_expired:
+    if lost is not None:
         login_user(user)
+        service_id, start = lost
         flash("Your email is confirmed, but the time held for you has expired. "
-              "Please pick another time.", "warning")
-        return redirect(url_for("client.book"))
+              "Here are the nearest free times.", "warning")
+        return redirect(url_for("client.book_times", service_id=service_id,
+                                day=start.astimezone(clinic_zone(db.session)).date()))
     flash("Your email is confirmed. You can log in now.", "success")
     return redirect(url_for("auth.login"))
 

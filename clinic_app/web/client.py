@@ -33,16 +33,21 @@ from clinic_app.errors import DomainError
 from clinic_app.extensions import db
 from clinic_app.models.booking import Booking
 from clinic_app.models.booking import BookingStatus
+from clinic_app.models.booking import HoldPurpose
 from clinic_app.models.care import Intake
 from clinic_app.models.schedule import Service
 from clinic_app.models.schedule import Therapist
 from clinic_app.scheduling.availability import Slot
+from clinic_app.services import accounts
+from clinic_app.services import holds
 from clinic_app.services.booking_access import get_booking_for
 from clinic_app.services.settings import clinic_zone
 from clinic_app.services.settings import get_settings
 from clinic_app.web.forms import ConfirmForm
+from clinic_app.web.forms import SignupForm
 from clinic_app.web.forms_booking import CancelForm
 from clinic_app.web.forms_booking import ConfirmBookingForm
+from clinic_app.web.util import apply_error
 from clinic_app.web.util import now
 
 bp = Blueprint("client", __name__)
@@ -252,11 +257,18 @@ def book_times(service_id: int) -> Page:
 
 
 @bp.route("/book/<int:service_id>/confirm", methods=["GET", "POST"])
-@roles_required("client")
 def book_confirm(service_id: int) -> Page:
-    """Step 5: price, cancellation policy, intake prompt, early-booking consent; then book."""
+    """Step 5: price, cancellation policy, intake prompt, early-booking consent; then book.
+
+    A visitor sees the sign-up fields instead (beside "I have an account — log in"):
+    submitting holds the slot and sends the verification email (:func:`_signup_and_hold`).
+    """
     from clinic_app.services.booking import book as make_booking
 
+    if not current_user.is_authenticated:
+        return _signup_and_hold(service_id)
+    if not current_user.has_role("client"):
+        abort(403)
     service = _bookable_service(service_id)
     start = parse_start(request.values.get("start"))
     therapist_id = therapist_choice(request.values.get("therapist"))
@@ -297,6 +309,54 @@ def book_confirm(service_id: int) -> Page:
         therapist=therapist, chosen=chosen, form=form, early=early, blocker=blocker,
         settings=get_settings(db.session), first_visit=_first_visit(current_user),
         has_intake=_has_intake(current_user),
+        back_url=url_for("client.book_times", service_id=service.id, therapist=chosen,
+                         day=local.date()),
+    ), status
+
+
+def _signup_and_hold(service_id: int) -> Page:
+    """The confirm step for a visitor: create the account and hold the time in one submit.
+
+    The hold lasts the clinic's ``hold_minutes``; following the verification link while it
+    lives logs the new client in and books it (``web.auth.verify``).
+    """
+    service = _bookable_service(service_id)
+    start = parse_start(request.values.get("start"))
+    therapist_id = therapist_choice(request.values.get("therapist"))
+    chosen = request.values.get("chosen", "any")
+    therapist = db.session.get(Therapist, therapist_id) if therapist_id else None
+    settings = get_settings(db.session)
+    zone = clinic_zone(db.session)
+    form = SignupForm()
+    status = 200
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            hold = holds.place_hold(
+                db.session, service_id=service.id, start=start,
+                therapist_id=None if chosen == "any" else therapist_id,
+                purpose=HoldPurpose.SIGNUP.value, minutes=settings.hold_minutes, now=now())
+            hold_id, held_until = hold.id, hold.expires_at
+            accounts.signup(db.session, name=form.name.data or "", email=form.email.data or "",
+                            password=form.password.data or "", phone=form.phone.data or None,
+                            consent=bool(form.consent.data), hold_id=hold_id, now=now())
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+            status = exc.status
+        else:
+            db.session.commit()
+            assert held_until is not None  # every hold has one (CHECK hold_expires)
+            return render_template(
+                "client/book_held.html", service=service, local=start.astimezone(zone),
+                held_until=held_until.astimezone(zone), email=form.email.data)
+    elif request.method == "POST":
+        status = 422
+    local = start.astimezone(zone)
+    return render_template(
+        "client/book_confirm.html", service=service, start=start, local=local,
+        therapist=therapist, chosen=chosen, form=form, early=None, blocker=None,
+        settings=settings, first_visit=False, has_intake=True, visitor=True,
+        login_url=url_for("auth.login", next=request.full_path.rstrip("?")),
         back_url=url_for("client.book_times", service_id=service.id, therapist=chosen,
                          day=local.date()),
     ), status

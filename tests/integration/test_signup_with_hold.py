@@ -20,6 +20,7 @@ from tests.booking_factories import local
 from tests.booking_factories import make_clinic
 from tests.booking_factories import token_for
 from tests.conftest import path_of
+from tests.factories import PASSWORD as CLIENT_PASSWORD
 from tests.factories import now_of
 from tests.integration.test_concurrency import OVERLAPS_SQL
 from tests.integration.test_concurrency import Api
@@ -137,8 +138,11 @@ def test_verifying_after_the_hold_expired_books_nothing_and_says_so(app, client,
     link = path_of(mailbox.last_link("casey@example.com", "/verify/"))
     clock.advance(timedelta(minutes=11))
     verified = client.get(link)
-    assert verified.status_code == 302 and verified.headers["Location"].endswith("/book")
-    assert client.get("/book").status_code == 200  # logged in, back at the picker
+    assert verified.status_code == 302
+    picker = verified.headers["Location"]
+    assert f"/book/{clinic.service.id}/times" in picker and "day=2026-11-24" in picker
+    page = client.get(path_of(picker))  # the nearest free times, that day
+    assert page.status_code == 200 and b"has expired" in page.data
     assert db.session.scalar(select(func.count(Booking.id))) == 0
     assert holds.get_hold(db.session, hold_id) is None  # released
     user = db.session.scalar(select(User).where(User.email == "casey@example.com"))
@@ -181,3 +185,73 @@ def test_twenty_concurrent_bookings_of_a_held_slot_book_nothing(app, db, live_se
     assert db.session.scalar(select(func.count(Booking.id))) == 0
     assert holds.get_hold(db.session, hold_id) is not None
     assert db.session.scalar(OVERLAPS_SQL) == 0
+
+
+# --- the pages: book and sign up in one flow (issue 12.2) ----------------------------------
+
+
+def confirm_path(clinic, start=TUE_10):
+    return (f"/book/{clinic.service.id}/confirm?start={start.isoformat().replace('+', '%2B')}"
+            f"&therapist={clinic.t1.id}&chosen=any")
+
+
+def test_a_visitor_signs_up_at_the_confirm_step_and_the_link_books_it(app, client, db,
+                                                                       mailbox):
+    clinic = make_clinic(app, therapists=1, rooms=1)
+    page = client.get(confirm_path(clinic))
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'name="password"' in html and 'name="consent"' in html and 'name="phone"' in html
+    assert "I have an account — log in" in html and "/login?next=" in html
+    held = client.post(confirm_path(clinic), data={
+        "name": "Casey", "email": "casey@example.com", "password": PASSWORD, "consent": "y",
+        "phone": "0117 496 0001"})
+    assert held.status_code == 200
+    assert "until <strong>08:10</strong>" in held.get_data(as_text=True)
+    # Held: nobody else gets that time meanwhile.
+    other = client.post("/api/v1/bookings", headers=token_for(app, clinic.client),
+                        json={"service_id": clinic.service.id, "start": TUE_10.isoformat()})
+    assert other.status_code == 409
+    link = path_of(mailbox.last_link("casey@example.com", "/verify/"))
+    done = client.get(link, follow_redirects=True)
+    assert done.status_code == 200 and b"appointment is booked" in done.data
+    booking = db.session.scalar(select(Booking))
+    assert booking.start_at == TUE_10 and booking.client.email == "casey@example.com"
+
+
+def test_a_refused_sign_up_at_the_confirm_step_holds_nothing(app, client, db):
+    clinic = make_clinic(app, therapists=1, rooms=1)
+    refused = client.post(confirm_path(clinic), data={
+        "name": "Casey", "email": "casey@example.com", "password": "short", "consent": "y"})
+    assert refused.status_code == 422
+    assert db.session.scalar(text("SELECT count(*) FROM bookings")) == 0
+    assert db.session.scalar(select(User).where(User.email == "casey@example.com")) is None
+    # A time someone else holds: the visitor is told, and no account is created.
+    assert place(client, clinic).status_code == 201
+    taken = client.post(confirm_path(clinic), data={
+        "name": "Casey", "email": "casey@example.com", "password": PASSWORD, "consent": "y"})
+    assert taken.status_code == 409 and b"just been taken" in taken.data
+    assert db.session.scalar(select(User).where(User.email == "casey@example.com")) is None
+
+
+def test_logging_in_from_the_confirm_step_keeps_the_choice(app, client, db):
+    clinic = make_clinic(app, therapists=1, rooms=1)
+    html = client.get(confirm_path(clinic)).get_data(as_text=True)
+    login_link = html.split('href="/login?next=', 1)[1].split('"', 1)[0]
+    logged_in = client.post("/login?next=" + login_link,
+                            data={"email": clinic.client.email, "password": "wrong-password"})
+    assert logged_in.status_code == 401  # a wrong password first: still on the log-in page
+    logged_in = client.post("/login?next=" + login_link,
+                            data={"email": clinic.client.email, "password": CLIENT_PASSWORD})
+    assert logged_in.status_code == 302
+    back = logged_in.headers["Location"]
+    assert back.startswith(f"/book/{clinic.service.id}/confirm?start=")
+    page = client.get(back)
+    assert page.status_code == 200 and b"Book this appointment" in page.data
+    # Only local paths are followed.
+    client.post("/logout")
+    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example/"):
+        response = client.post("/login", query_string={"next": target},
+                               data={"email": clinic.client.email, "password": CLIENT_PASSWORD})
+        assert response.status_code == 302 and "evil" not in response.headers["Location"]
+        client.post("/logout")
