@@ -84,6 +84,7 @@ from clinic_app.models.schedule import ClinicSettings
 from clinic_app.models.schedule import Therapist
 from clinic_app.scheduling.followup import DEFAULT_PARAMS
 from clinic_app.scheduling.followup import RED_FLAGS
+from clinic_app.services import booking_links
 from clinic_app.services.settings import get_settings
 
 # Message kinds (the outbox ``kind`` column).
@@ -271,6 +272,26 @@ def _put(
     )
 
 
+def _client_links(booking: Booking, clinic: Any) -> dict[str, str] | None:
+    """The signed view/cancel links and the add-to-calendar links of a booking email
+    (issue 12.3); None once the booking is no longer pending or booked."""
+    if booking.status not in ("pending", "booked"):
+        return None
+    secret = current_app.config["SECRET_KEY"]
+    where = clinic.name + (f", {clinic.address}" if clinic.address else "")
+    title = f"{booking.service.name} at {clinic.name}"
+    event = {"title": title, "start": booking.start_at, "end": booking.end_at,
+             "location": where}
+    return {
+        "view": _absolute("client.booking_link", token=booking_links.make_token(
+            secret, booking, "view")),
+        "cancel": _absolute("client.booking_link", token=booking_links.make_token(
+            secret, booking, "cancel")),
+        "google": booking_links.google_calendar_url(**event),
+        "outlook": booking_links.outlook_calendar_url(**event),
+    }
+
+
 def _both(
     session: Session,
     booking: Booking,
@@ -306,6 +327,7 @@ def _both(
             status=booking.status,
             policy=_policy(clinic),
             manage_url=_absolute("client.appointments"),
+            links=_client_links(booking, clinic) if audience == "client" else None,
             **context,
         )
 
@@ -337,6 +359,7 @@ def _plan_booking_rows(session: Session, booking: Booking, now: datetime) -> Non
             hours=hours,
             policy=_policy(clinic),
             manage_url=_absolute("client.appointments"),
+            links=_client_links(booking, clinic),
         )
     after = booking.end_at + AFTERCARE_DELAY
     _put(

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint
 from flask import abort
+from flask import current_app
 from flask import flash
 from flask import redirect
 from flask import render_template
@@ -39,6 +40,8 @@ from clinic_app.models.schedule import Service
 from clinic_app.models.schedule import Therapist
 from clinic_app.scheduling.availability import Slot
 from clinic_app.services import accounts
+from clinic_app.services import booking as booking_service
+from clinic_app.services import booking_links
 from clinic_app.services import holds
 from clinic_app.services.booking_access import get_booking_for
 from clinic_app.services.settings import clinic_zone
@@ -359,6 +362,50 @@ def _signup_and_hold(service_id: int) -> Page:
         login_url=url_for("auth.login", next=request.full_path.rstrip("?")),
         back_url=url_for("client.book_times", service_id=service.id, therapist=chosen,
                          day=local.date()),
+    ), status
+
+
+def _linked_booking(token: str) -> tuple[Booking, str]:
+    """The booking a signed email link names and the link's purpose (issue 12.3)."""
+    secret = current_app.config["SECRET_KEY"]
+    try:
+        return booking_links.booking_for_token(db.session, secret, token, "view", now()), "view"
+    except booking_links.LinkDead:
+        return (booking_links.booking_for_token(db.session, secret, token, "cancel", now()),
+                "cancel")
+
+
+@bp.route("/b/<token>", methods=["GET", "POST"])
+def booking_link(token: str) -> Page:
+    """A booking email's link: see the appointment and cancel it without logging in."""
+    try:
+        b, purpose = _linked_booking(token)
+    except booking_links.LinkDead as exc:
+        return render_template("auth/token_problem.html", message=exc.message, form=None), 410
+    form = CancelForm()
+    status = 200
+    if request.method == "POST":
+        if purpose != "cancel":
+            abort(405)
+        if form.validate_on_submit():
+            try:
+                booking_service.cancel(db.session, b, actor=b.client, now=now(),
+                                       reason=(form.reason.data or "").strip())
+            except DomainError as exc:
+                db.session.rollback()
+                form.form_errors.append(exc.message)
+                status = exc.status
+            else:
+                db.session.commit()
+                return render_template("client/link_cancelled.html", b=b)
+        else:
+            status = 422
+    secret = current_app.config["SECRET_KEY"]
+    return render_template(
+        "client/link_booking.html", b=b, form=form, late=_is_late(b),
+        settings=get_settings(db.session), purpose=purpose,
+        cancel_url=url_for("client.booking_link",
+                           token=booking_links.make_token(secret, b, "cancel")),
     ), status
 
 

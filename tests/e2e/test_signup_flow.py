@@ -66,6 +66,20 @@ def test_new_client_books_and_verifies_in_one_flow_at_phone_width(site, new_page
     assert booking.service_id == service.id
     db.session.commit()
 
+    # Cancel from the confirmation email's link in a fresh browser: no log-in (issue 12.3).
+    view_links = [u for u in site.links_to("nina@example.com", "/b/")]
+    assert len(view_links) == 2  # view and cancel
+    stranger = new_page(viewport=PHONE, is_mobile=True, has_touch=True)
+    stranger.goto(view_links[0])
+    expect(stranger.get_by_text(re.compile("Tuesday 24 November 2026, 10:00"))).to_be_visible()
+    _no_sideways_scroll(stranger, PHONE["width"])
+    site.shot(stranger, "phone-email-link")
+    stranger.get_by_role("button", name="Cancel appointment").click()
+    expect(stranger.get_by_role("heading", name="Your appointment is cancelled")).to_be_visible()
+    db.session.refresh(booking)
+    assert booking.status == "cancelled"
+    db.session.commit()
+
 
 def test_confirm_step_for_a_visitor_at_desktop_width(site, new_page):
     _, _, service = _clinic(site, "desk")
@@ -77,3 +91,23 @@ def test_confirm_step_for_a_visitor_at_desktop_width(site, new_page):
     page.get_by_role("button", name="I have an account — log in").click()
     assert "next=" in page.url
     expect(page.get_by_role("button", name="Log in")).to_be_visible()
+
+
+def test_email_link_page_at_desktop_width(site, new_page):
+    _, _, service = _clinic(site, "desklink")
+    page = new_page(viewport=DESKTOP)
+    _to_confirm_step(site, page, service.name)
+    page.get_by_label("Full name").fill("Dora Desk")
+    page.get_by_label("Email").fill("dora@example.com")
+    page.get_by_label(re.compile("^Password")).fill("a-long-browser-password")
+    page.get_by_label("I have read the privacy notice").check()
+    page.get_by_role("button", name="Hold this time and create my account").click()
+    (link,) = site.links_to("dora@example.com", "/verify/")
+    page.goto(link)
+    expect(page.get_by_role("heading", name="You're booked")).to_be_visible()
+    view = site.links_to("dora@example.com", "/b/")[0]
+    other = new_page(viewport=DESKTOP)
+    other.goto(view)
+    expect(other.get_by_role("button", name="Cancel appointment")).to_be_visible()
+    _no_sideways_scroll(other, DESKTOP["width"])
+    site.shot(other, "desktop-email-link")
