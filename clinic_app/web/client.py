@@ -32,6 +32,7 @@ from werkzeug.wrappers import Response
 from clinic_app.auth import roles_required
 from clinic_app.errors import DomainError
 from clinic_app.extensions import db
+from clinic_app.extensions import limiter
 from clinic_app.models.booking import Booking
 from clinic_app.models.booking import BookingStatus
 from clinic_app.models.booking import HoldPurpose
@@ -259,7 +260,14 @@ def book_times(service_id: int) -> Page:
     )
 
 
+def _visitor_hold_limit() -> str:
+    return current_app.config["HOLD_LIMIT_PER_IP"]
+
+
 @bp.route("/book/<int:service_id>/confirm", methods=["GET", "POST"])
+# A visitor's submit holds a slot without an account: throttled per address like POST /holds.
+@limiter.limit(_visitor_hold_limit, methods=["POST"],
+               exempt_when=lambda: current_user.is_authenticated)
 def book_confirm(service_id: int) -> Page:
     """Step 5: price, cancellation policy, intake prompt, early-booking consent; then book.
 

@@ -255,3 +255,13 @@ def test_logging_in_from_the_confirm_step_keeps_the_choice(app, client, db):
                                data={"email": clinic.client.email, "password": CLIENT_PASSWORD})
         assert response.status_code == 302 and "evil" not in response.headers["Location"]
         client.post("/logout")
+
+
+def test_visitor_holds_at_the_confirm_step_are_throttled_per_address(app, client, db):
+    clinic = make_clinic(app, therapists=1, rooms=1)
+    app.config["HOLD_LIMIT_PER_IP"] = "1 per 15 minutes"
+    form = {"name": "Casey", "email": "casey@example.com", "password": PASSWORD, "consent": "y"}
+    assert client.post(confirm_path(clinic), data=form).status_code == 200
+    again = client.post(confirm_path(clinic, local(2026, 11, 24, 14)),
+                        data=form | {"email": "other@example.com"})
+    assert again.status_code == 429
