@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_LIMIT_PER_ACCOUNT": "5 per 15 minutes",
     "LOGIN_LIMIT_PER_IP": "30 per 15 minutes",
     "TRUSTED_PROXIES": 0,  # reverse proxies in front whose X-Forwarded-For is believed
+    # POST /api/v1/holds needs no log-in: a visitor may hold a few slots, not the diary.
+    "HOLD_LIMIT_PER_IP": "20 per 15 minutes",
     "API_TOKEN_DAYS": 30,
     "OUTBOX_MAX_ATTEMPTS": 8,
     "OUTBOX_LEASE_SECONDS": 120,

@@ -37,6 +37,7 @@ from clinic_app.models.accounts import OneTimeToken
 from clinic_app.models.outbox import WorkerJobRun
 from clinic_app.services import planner  # registers every kind's rule and renderer
 from clinic_app.services import waitlist
+from clinic_app.services.holds import purge_expired_holds
 from clinic_app.services.privacy import purge_expired_health_records
 from clinic_app.services.settings import get_settings
 
@@ -176,18 +177,19 @@ TOKEN_GRACE = timedelta(days=7)
 
 
 def housekeeping_job(app: Flask) -> dict[str, int]:
-    """Delete sent outbox rows older than 90 days and long-expired one-time tokens."""
+    """Delete sent outbox rows older than 90 days, long-expired one-time tokens and holds."""
     with tracked(app, "housekeeping") as (session, now):
         outbox_rows = purge(session, now=now)
         tokens = session.execute(
             delete(OneTimeToken).where(OneTimeToken.expires_at < now - TOKEN_GRACE)
         ).rowcount or 0
         health = purge_expired_health_records(session, now)
+        holds = purge_expired_holds(session, now)
     record_job_run(app, "housekeeping")
-    if outbox_rows or tokens or health:
-        log.info("housekeeping: deleted %s outbox rows, %s old tokens and %s expired health "
-                 "records", outbox_rows, tokens, health)
-    return {"outbox": outbox_rows, "tokens": tokens, "health_records": health}
+    if outbox_rows or tokens or health or holds:
+        log.info("housekeeping: deleted %s outbox rows, %s old tokens, %s expired health "
+                 "records and %s expired holds", outbox_rows, tokens, health, holds)
+    return {"outbox": outbox_rows, "tokens": tokens, "health_records": health, "holds": holds}
 
 
 def expire_waitlist_job(app: Flask) -> int:

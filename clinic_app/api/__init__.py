@@ -17,6 +17,7 @@ from clinic_app.api import catalog as _catalog  # noqa: E402,F401
 from clinic_app.api import clients as _clients  # noqa: E402,F401
 from clinic_app.api import courses as _courses  # noqa: E402,F401
 from clinic_app.api import docs as _docs  # noqa: E402,F401
+from clinic_app.api import holds as _holds  # noqa: E402,F401
 from clinic_app.api import privacy as _privacy  # noqa: E402,F401
 from clinic_app.api import therapists as _therapists  # noqa: E402,F401
 from clinic_app.api import waitlist as _waitlist  # noqa: E402,F401

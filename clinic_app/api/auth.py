@@ -27,6 +27,9 @@ class SignupIn(BaseModel):
     password: str = Field(min_length=1, max_length=256)
     phone: SingleLineText | None = Field(default=None, max_length=40)
     consent: bool = True
+    hold_id: int | None = Field(default=None, ge=1, le=2**31 - 1,
+                                description="A slot held with POST /holds: verifying the "
+                                            "email while the hold lives books it")
 
 
 class SignupOut(BaseModel):
@@ -49,12 +52,14 @@ def _ip_limit() -> str:
 
 
 @endpoint("/auth/signup", "POST", summary="Create a client account", tag="auth",
-          body=SignupIn, response=SignupOut, status=201, auth=False, errors=(422, 429))
+          body=SignupIn, response=SignupOut, status=201, auth=False,
+          errors=(404, 409, 422, 429))
 @limiter.limit(_ip_limit)
 def signup(body: SignupIn) -> SignupOut:
-    """201 whether or not the email was already registered (no enumeration)."""
+    """201 whether or not the email was already registered (no enumeration); 404/409 for an
+    unknown or expired ``hold_id``."""
     accounts.signup(db.session, name=body.name, email=body.email, password=body.password,
-                    phone=body.phone, consent=body.consent, now=now())
+                    phone=body.phone, consent=body.consent, hold_id=body.hold_id, now=now())
     db.session.commit()
     return SignupOut(message="If the address can receive mail, a verification link is on its "
                              "way. Verify, then create a token.")

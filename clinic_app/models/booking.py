@@ -3,8 +3,14 @@
 The status changes only through the methods of :class:`Booking` (``confirm``, ``cancel``,
 ``move``, ``complete``, ``mark_no_show``), each checked against :data:`TRANSITIONS`; a
 wrong one raises :class:`InvalidTransition`. The services lock the row, call the method
-and then record the messages. A new state (say ``held``) is one member of
-:class:`BookingStatus`, its entries in ``TRANSITIONS`` (and the CHECK constraint).
+and then record the messages.
+
+A *hold* (status ``held``, issue 12.1) is a row that reserves one slot for a few minutes:
+it blocks the therapist and the room exactly like a booking (the same exclusion constraints,
+the same serial re-check) until ``expires_at``, then becomes the booking (``convert``) or is
+deleted. Holds are invisible to every ORM query unless it opts in with the execution option
+``include_holds=True`` (see :func:`_hide_holds`): no appointment list, email, count or export
+ever sees one.
 """
 
 from __future__ import annotations
@@ -21,11 +27,15 @@ from sqlalchemy import Index
 from sqlalchemy import Integer
 from sqlalchemy import String
 from sqlalchemy import Text
+from sqlalchemy import event
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import ORMExecuteState
+from sqlalchemy.orm import Session
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
+from sqlalchemy.orm import with_loader_criteria
 
 from clinic_app.db import Base
 from clinic_app.db import UTCDateTime
@@ -44,15 +54,22 @@ class BookingStatus(enum.StrEnum):
     COMPLETED = "completed"
     CANCELLED = "cancelled"
     NO_SHOW = "no_show"
+    HELD = "held"  # a slot reserved for a few minutes (sign-up, waitlist offer); not a booking
+
+
+class HoldPurpose(enum.StrEnum):
+    SIGNUP = "signup"  # a visitor creating an account at the confirm step
+    OFFER = "offer"  # a freed slot offered to someone on the waitlist
 
 
 # Statuses that hold the therapist and the room. Everything but cancelled:
-# a completed or missed session still took that time.
+# a completed or missed session still took that time, and a hold blocks until it expires.
 ACTIVE_STATUSES = (
     BookingStatus.PENDING.value,
     BookingStatus.BOOKED.value,
     BookingStatus.COMPLETED.value,
     BookingStatus.NO_SHOW.value,
+    BookingStatus.HELD.value,
 )
 _ACTIVE_SQL = "status <> 'cancelled'"
 #: Ids are 32-bit in the database: a larger one (a URL can carry any number) is never a row.
@@ -95,6 +112,9 @@ TRANSITIONS: dict[str, Transition] = {
                            "A {status} booking cannot be completed."),
     "mark_no_show": Transition(_CHANGEABLE, "no_show", "invalid_status", InvalidChange,
                                "This booking is {status}."),
+    # held -> pending or booked (the client's initial status decides; see Booking.convert).
+    "convert": Transition(frozenset({"held"}), None, "not_held", ConflictingChange,
+                          "This slot is not held any more; it is {status}."),
 }
 # Used by the slot search's index-bounded overlap query (see services.availability).
 MAX_BLOCKED_MINUTES = 24 * 60
@@ -110,8 +130,17 @@ class Booking(Base):
             "blocked_start <= start_at AND blocked_end >= end_at", name="blocked_covers"
         ),
         CheckConstraint(
-            "status IN ('pending', 'booked', 'completed', 'cancelled', 'no_show')", name="status"
+            "status IN ('pending', 'booked', 'completed', 'cancelled', 'no_show', 'held')",
+            name="status",
         ),
+        # Only a hold may lack a client (a visitor holds a slot before signing up), and every
+        # hold says why it exists and when it ends.
+        CheckConstraint("status = 'held' OR client_id IS NOT NULL", name="client_unless_held"),
+        CheckConstraint(
+            "status <> 'held' OR (expires_at IS NOT NULL AND hold_purpose IS NOT NULL)",
+            name="hold_expires",
+        ),
+        Index("ix_bookings_expires_at", "expires_at"),
         Index("ix_bookings_therapist_blocked", "therapist_id", "blocked_start"),
         Index("ix_bookings_room_blocked", "room_id", "blocked_start"),
         Index("ix_bookings_client_start", "client_id", "start_at"),
@@ -119,7 +148,7 @@ class Booking(Base):
         # Covers the slot search's range query (services/availability.py): the rows of the
         # look-back window it must skip are filtered inside the index, no table lookups.
         Index("ix_bookings_blocked_cover", "blocked_start", "blocked_end", "therapist_id",
-              "room_id", "status"),
+              "room_id", "status", "expires_at"),
         # The database itself refuses overlapping held time (PostgreSQL only;
         # SQLite relies on BEGIN IMMEDIATE plus the re-check in the service).
         ExcludeConstraint(
@@ -139,7 +168,8 @@ class Booking(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    client_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # NULL only on a hold placed by a visitor without an account (CHECK client_unless_held).
+    client_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=True)
     therapist_id: Mapped[int] = mapped_column(ForeignKey("therapists.id"))
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id"))
@@ -167,6 +197,9 @@ class Booking(Base):
     private_note: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Holds only: when the hold stops blocking, and why it was placed (HoldPurpose).
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    hold_purpose: Mapped[str | None] = mapped_column(String(16))
 
     client: Mapped[User] = relationship(foreign_keys=[client_id])
     therapist: Mapped[Therapist] = relationship()
@@ -234,6 +267,27 @@ class Booking(Base):
         """pending/booked -> no_show (the client did not come)."""
         self._enter("mark_no_show", now)
 
+    def convert(self, now: datetime, *, client_id: int, status: str, booked_by_id: int,
+                early_confirmed: bool) -> None:
+        """held -> ``status`` (pending or booked): the hold becomes the client's booking,
+        same row, so the slot is never free in between."""
+        self.require("convert")
+        if status not in (BookingStatus.PENDING.value, BookingStatus.BOOKED.value):
+            raise ValueError(f"a hold becomes a pending or booked booking, not {status}")
+        self.status = status
+        self.client_id = client_id
+        self.booked_by_id = booked_by_id
+        self.early_confirmed = early_confirmed
+        self.expires_at = None
+        self.hold_purpose = None
+        self.created_at = now  # the booking was made now, not when the slot was held
+        self.updated_at = now
+
+    def hold_lives(self, now: datetime) -> bool:
+        """A held row that still blocks its slot (an expired one never does)."""
+        return (self.status == BookingStatus.HELD.value and self.expires_at is not None
+                and self.expires_at > now)
+
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
@@ -241,3 +295,22 @@ class Booking(Base):
     @property
     def ics_uid(self) -> str:
         return f"booking-{self.id}@clinic-app"
+
+
+#: Execution option that lets a query see holds (the hold and slot-search code only).
+INCLUDE_HOLDS = "include_holds"
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _hide_holds(state: ORMExecuteState) -> None:
+    """Every ORM SELECT of bookings leaves holds out unless it opts in (INCLUDE_HOLDS).
+
+    One rule instead of a ``status <> 'held'`` in each appointment list, dashboard count,
+    email planner and export: a hold is never an appointment.
+    """
+    if (state.is_select and not state.is_column_load
+            and not state.execution_options.get(INCLUDE_HOLDS, False)):
+        state.statement = state.statement.options(
+            with_loader_criteria(Booking, Booking.status != BookingStatus.HELD.value,
+                                 include_aliases=True)
+        )

@@ -57,6 +57,8 @@ class ClinicSettings(Base):
     # Comma-separated hours before the start, e.g. "48,24".
     reminder_offsets_hours: Mapped[str] = mapped_column(String(64), default="48,24")
     retention_years: Mapped[int] = mapped_column(Integer, default=8)
+    # How long a held slot stays reserved (sign-up at the confirm step), issue 12.1.
+    hold_minutes: Mapped[int] = mapped_column(Integer, default=10)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     def reminder_offsets(self) -> list[int]:

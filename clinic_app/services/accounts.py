@@ -24,6 +24,8 @@ from clinic_app.models.accounts import LoginSession
 from clinic_app.models.accounts import OneTimeToken
 from clinic_app.models.accounts import Role
 from clinic_app.models.accounts import User
+from clinic_app.models.booking import Booking
+from clinic_app.models.booking import HoldPurpose
 from clinic_app.models.schedule import Therapist
 from clinic_app.security import hash_password
 from clinic_app.security import needs_rehash
@@ -31,6 +33,7 @@ from clinic_app.security import new_token
 from clinic_app.security import password_problem
 from clinic_app.security import token_hash
 from clinic_app.security import verify_password
+from clinic_app.services import holds
 from clinic_app.services.notify import events as notify_events
 
 TOKEN_TTL = {
@@ -144,11 +147,15 @@ def signup(
     now: datetime,
     phone: str | None = None,
     consent: bool = True,
+    hold_id: int | None = None,
 ) -> User | None:
     """Register a client and send the verification email.
 
     If the address is taken, the owner gets a "you already have an account"
     email instead and the caller gets the same answer (None instead of a user).
+    With ``hold_id`` (a visitor's live sign-up hold, issue 12.8) the hold is attached to the
+    new account and verifying the email books it (:func:`book_held_slot`); an unknown or
+    taken hold raises NotFound ``hold_not_found``, an expired one HoldExpired (409).
     """
     name = (name or "").strip()
     fields: dict[str, str] = {}
@@ -172,6 +179,9 @@ def signup(
         first = next(iter(fields.values()))
         code = "weak_password" if list(fields) == ["password"] else "validation_failed"
         raise ValidationFailed(first, code=code, fields=fields)
+    if hold_id is not None:
+        # Checked before the account exists, so a bad hold creates nothing.
+        holds.claimable_hold(session, hold_id, client_id=None, now=now)
 
     password_hash = hash_password(password)  # hashed either way: equal timing
     existing = find_user(session, address)
@@ -190,8 +200,29 @@ def signup(
     )
     session.add(user)
     session.flush()
+    if hold_id is not None:
+        holds.claim_hold(session, hold_id, client_id=user.id, purpose=HoldPurpose.SIGNUP.value,
+                         now=now)
     send_verification(session, user, now)
     return user
+
+
+def book_held_slot(session: Session, user: User, now: datetime
+                   ) -> tuple[Booking | None, tuple[int, datetime] | None]:
+    """After ``user`` verified their email: their sign-up hold becomes their booking.
+
+    Returns ``(booking, None)`` when it did; ``(None, (service_id, start))`` when the hold had
+    expired (the hold is released; the page offers the nearest free times instead);
+    ``(None, None)`` when there was no hold.
+    """
+    hold = holds.signup_hold_for(session, user.id)
+    if hold is None:
+        return None, None
+    if not hold.hold_lives(now):
+        lost = (hold.service_id, hold.start_at)
+        holds.release_hold(session, hold, now)
+        return None, lost
+    return holds.convert_hold(session, hold, client=user, actor=user, now=now), None
 
 
 def verify_email(session: Session, raw: str, now: datetime) -> User:

@@ -47,6 +47,7 @@ from sqlalchemy import select
 from sqlalchemy import union_all
 from sqlalchemy.orm import Session
 
+from clinic_app.db import UTCDateTime
 from clinic_app.db import raw_timestamp
 from clinic_app.db import utc_from_raw
 from clinic_app.errors import DomainError
@@ -246,6 +247,9 @@ def _busy_statement(dialect: str) -> Any:
             raw_timestamp(Booking.blocked_end, dialect),
         ).where(
             Booking.status != BookingStatus.CANCELLED.value,
+            # A hold blocks until it expires; an expired one never does (issue 12.1).
+            or_(Booking.status != BookingStatus.HELD.value,
+                Booking.expires_at > bindparam("hold_alive_at", type_=UTCDateTime())),
             Booking.blocked_start > bindparam("lo_bound"),
             Booking.blocked_start < bindparam("hi"),
             Booking.blocked_end > bindparam("lo"),
@@ -296,12 +300,14 @@ def load_search_data(
     date_from: date,
     date_to: date,
     exclude_booking_id: int | None = None,
+    now: datetime | None = None,
 ) -> SearchData:
     """Load schedules, closures and busy time for local dates ``date_from..date_to``.
 
     Two statements: one ``UNION ALL`` over weekly hours, overrides and closures, and one
     index-bounded range query over bookings. ``exclude_booking_id`` leaves a booking out of
-    the busy time (a booking being moved must not collide with itself).
+    the busy time (a booking being moved must not collide with itself). Holds that expired
+    by ``now`` are not busy (without ``now`` every hold counts, the safe side).
     """
     rules = rules_from(settings)
     tids = sorted(set(therapist_ids))
@@ -319,7 +325,8 @@ def load_search_data(
     busy_rows = conn.execute(
         _busy_statement(conn.dialect.name),
         {"tids": tids, "rids": rids, "lo": lo, "hi": hi, "lo_bound": lo - MAX_BLOCKED,
-         "exclude_id": exclude_booking_id or 0},
+         "exclude_id": exclude_booking_id or 0,
+         "hold_alive_at": now if now is not None else datetime.min.replace(tzinfo=UTC)},
     ).all()  # one fetchall: iterating the result would fetch row by row
     therapist_busy: dict[int, list[Interval]] = {}
     room_busy: dict[int, list[Interval]] = {}
@@ -519,6 +526,8 @@ def _busy_sql(dialect: str, n_tids: int, n_rids: int, with_stamp: bool) -> str:
             f" FROM bookings WHERE status != 'cancelled' AND blocked_start > {mark}"
             f" AND blocked_start < {mark} AND blocked_end > {mark} AND ({who})"
             f" AND id != {mark}"
+            # A hold blocks until it expires; an expired one never does (issue 12.1).
+            f" AND (status != 'held' OR expires_at > {mark})"
         )
         if with_stamp:
             sql = f"SELECT NULL, NULL, stamp, NULL FROM catalog_stamp WHERE id = 1 UNION ALL {sql}"  # noqa: S608, E501
@@ -542,6 +551,7 @@ def _read_busy(
     date_from: date,
     date_to: date,
     exclude_booking_id: int | None,
+    now: datetime,
     with_stamp: bool,
 ) -> tuple[int | None, dict[int, list[tuple[int, int]]], dict[int, list[tuple[int, int]]]]:
     """(stamp or None, busy per therapist, busy per room) in epoch microseconds: 1 statement."""
@@ -552,7 +562,8 @@ def _read_busy(
     hi = _local_midnight(date_to + timedelta(days=1), rules.tz) + timedelta(
         minutes=service.duration_minutes + service.buffer_after_minutes)
     params = (_db_time(lo - MAX_BLOCKED, dialect), _db_time(hi, dialect),
-              _db_time(lo, dialect), *tids, *rids, exclude_booking_id or 0)
+              _db_time(lo, dialect), *tids, *rids, exclude_booking_id or 0,
+              _db_time(now, dialect))
     rows = conn.exec_driver_sql(
         _busy_sql(dialect, len(tids), len(rids), with_stamp), params).fetchall()
     stamp = None
@@ -624,7 +635,7 @@ def search_slots(
             _check_window(now, catalog.rules.tz, date_from, date_to)
             tids = (therapist_id,) if therapist_id is not None else service.therapist_ids
             stamp, *busy = _read_busy(session, catalog.rules, service, tids, date_from,
-                                      date_to, exclude_booking_id, with_stamp=True)
+                                      date_to, exclude_booking_id, now, with_stamp=True)
             if stamp != catalog.stamp:
                 stale_service, stale_tz = service, catalog.rules.tz
                 catalog = None
@@ -643,7 +654,7 @@ def search_slots(
             busy = None
         if busy is None:
             _, *busy = _read_busy(session, catalog.rules, service, tids, date_from, date_to,
-                                  exclude_booking_id, with_stamp=False)
+                                  exclude_booking_id, now, with_stamp=False)
     therapist_busy, room_busy = busy
     rules = catalog.rules
     schedules = tuple(catalog.schedules.get(t) or pure.TherapistSchedule(t, ()) for t in tids)

@@ -26,7 +26,9 @@ from datetime import datetime
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import delete
 from sqlalchemy import func
+from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -56,9 +58,15 @@ from clinic_app.services.notify import events as notifications
 from clinic_app.services.settings import get_settings
 
 __all__ = [
+    "ATTEMPTS",
     "CANCELLABLE",
     "MAX_ID",
+    "admit_client",
     "book",
+    "delete_expired_holds",
+    "find_slot",
+    "place_on_slot",
+    "require_aware",
     "cancel",
     "client_not_found",
     "confirm_pending",
@@ -80,6 +88,7 @@ UPCOMING = CANCELLABLE
 #: How far ahead an admin's override may book (the horizon is lifted, not abolished).
 OVERRIDE_HORIZON = timedelta(days=3 * 365)
 _ATTEMPTS = 3  # flush retries on PostgreSQL after losing a race for a room
+ATTEMPTS = _ATTEMPTS
 
 _MESSAGES = {
     "in_past": "That time is in the past.",
@@ -172,6 +181,7 @@ def _find_slot(
         date_from=day,
         date_to=day,
         exclude_booking_id=exclude_booking_id,
+        now=now,
     )
     rules = data.rules
     if override_rules:
@@ -207,6 +217,23 @@ def _is_exclusion_violation(exc: DBAPIError) -> bool:
     return getattr(exc.orig, "sqlstate", None) in ("23P01", "40P01")
 
 
+def delete_expired_holds(session: Session, *, therapist_id: int, room_id: int,
+                         blocked_start: datetime, blocked_end: datetime, now: datetime) -> int:
+    """Delete the expired holds on this therapist's or room's time ``[blocked_start,
+    blocked_end)``: the slot search already ignores them, and the exclusion constraints
+    must too. Returns how many went."""
+    result = session.execute(
+        delete(Booking).where(
+            Booking.status == BookingStatus.HELD.value,
+            Booking.expires_at <= now,
+            or_(Booking.therapist_id == therapist_id, Booking.room_id == room_id),
+            Booking.blocked_start < blocked_end,
+            Booking.blocked_end > blocked_start,
+        ).execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
 def _place(session: Session, booking: Booking, slot: pure.Slot, service: ServiceInfo,
            now: datetime, *, moving: bool = False) -> bool:
     """Put ``booking`` on ``slot`` and flush it in a SAVEPOINT.
@@ -215,6 +242,10 @@ def _place(session: Session, booking: Booking, slot: pure.Slot, service: Service
     won): the SAVEPOINT is rolled back, so the transaction stays usable and the booking
     keeps its previous state (a new one is expunged, a moved one expired).
     """
+    delete_expired_holds(
+        session, therapist_id=slot.therapist_id, room_id=slot.room_id,
+        blocked_start=slot.start - timedelta(minutes=service.buffer_before_minutes),
+        blocked_end=slot.end + timedelta(minutes=service.buffer_after_minutes), now=now)
     try:
         # begin_nested() flushes pending work first, so the change is made inside it.
         with session.begin_nested():
@@ -271,41 +302,14 @@ def book(
         raise Forbidden("Only clinic staff may use these booking options.",
                         fields={"override_rules" if override_rules else "notify":
                                 "Not allowed for your account."})
-    if actor.id != client.id and not may_book_for(session, actor, client):
-        raise client_not_found()
     override_reason = " ".join((override_reason or "").split())[:255]
     if override_rules and not override_reason:
         raise ValidationFailed("Give a reason for booking outside the notice or horizon.",
                                code="reason_required",
                                fields={"override_reason": "Required with override_rules."})
-    if client.role != Role.CLIENT.value or not client.is_active:
-        raise ValidationFailed("Bookings are made for client accounts.", code="not_a_client",
-                               fields={"client_id": "Not a client account."})
-    _require_aware(start, "start")
-    # Flagged only when the booking really is before the recommended earliest date and
-    # someone confirmed that: the client must (R5); staff decide, but the flag still says
-    # only what happened (an admin's booking used to be flagged every time).
-    if actor.id == client.id:
-        early = care.check_early_booking(session, client, start, early_confirmed, now)
-    else:
-        early = early_confirmed and care.recommended_earliest(session, client, start) is not None
-    # One booking at a time per client, so two parallel requests cannot both pass the cap.
-    _lock_row(session, User, client.id)
-    settings = get_settings(session)
+    early = admit_client(session, client=client, actor=actor, start=start,
+                         early_confirmed=early_confirmed, now=now)
     service = bookable_service(session, service_id, therapist_id)
-    upcoming = session.scalar(
-        select(func.count(Booking.id)).where(
-            Booking.client_id == client.id,
-            Booking.status.in_(UPCOMING),
-            Booking.start_at >= now,
-        )
-    )
-    if upcoming >= settings.max_upcoming_per_client:
-        raise ValidationFailed(
-            f"You already have {upcoming} upcoming sessions, the most we hold per client. "
-            "Cancel one or wait until after your next visit.",
-            code="over_cap",
-        )
     candidates = (therapist_id,) if therapist_id is not None else service.therapist_ids
     booking = Booking(
         client_id=client.id,
@@ -333,6 +337,43 @@ def book(
                         fields={"start": "No longer available."})
     notifications.booking_created(session, booking, now)
     return booking
+
+
+def admit_client(session: Session, *, client: User, actor: User, start: datetime,
+                 early_confirmed: bool, now: datetime) -> bool:
+    """The checks every new booking of ``client`` passes (a plain one, or a hold becoming
+    one): who may book for whom, a client account, an aware time, the early-booking rule,
+    the cap of upcoming bookings (the client's row locked). Returns the early flag."""
+    if actor.id != client.id and not may_book_for(session, actor, client):
+        raise client_not_found()
+    if client.role != Role.CLIENT.value or not client.is_active:
+        raise ValidationFailed("Bookings are made for client accounts.", code="not_a_client",
+                               fields={"client_id": "Not a client account."})
+    _require_aware(start, "start")
+    # Flagged only when the booking really is before the recommended earliest date and
+    # someone confirmed that: the client must (R5); staff decide, but the flag still says
+    # only what happened (an admin's booking used to be flagged every time).
+    if actor.id == client.id:
+        early = care.check_early_booking(session, client, start, early_confirmed, now)
+    else:
+        early = early_confirmed and care.recommended_earliest(session, client, start) is not None
+    # One booking at a time per client, so two parallel requests cannot both pass the cap.
+    _lock_row(session, User, client.id)
+    settings = get_settings(session)
+    upcoming = session.scalar(
+        select(func.count(Booking.id)).where(
+            Booking.client_id == client.id,
+            Booking.status.in_(UPCOMING),
+            Booking.start_at >= now,
+        )
+    )
+    if upcoming >= settings.max_upcoming_per_client:
+        raise ValidationFailed(
+            f"You already have {upcoming} upcoming sessions, the most we hold per client. "
+            "Cancel one or wait until after your next visit.",
+            code="over_cap",
+        )
+    return early
 
 
 def is_late(booking: Booking, now: datetime, cutoff_hours: int) -> bool:
@@ -456,3 +497,9 @@ def confirm_pending(session: Session, client: User, *, actor: User,
     for booking in pending:
         notifications.booking_changed(session, booking, booking.start_at, now)
     return pending
+
+
+# Public names for services.holds, which places a hold through the same re-check and flush.
+find_slot = _find_slot
+place_on_slot = _place
+require_aware = _require_aware

@@ -21,6 +21,7 @@ from clinic_app.extensions import db
 from clinic_app.extensions import limiter
 from clinic_app.models.accounts import User
 from clinic_app.services import accounts
+from clinic_app.services.settings import clinic_zone
 from clinic_app.throttle import LoginThrottled
 from clinic_app.throttle import authenticate_within_budget
 from clinic_app.web.forms import ConfirmForm
@@ -90,12 +91,25 @@ def signup() -> str | Response:
 @bp.get("/verify/<token>")
 def verify(token: str) -> str | Response:
     try:
-        accounts.verify_email(db.session, token, now())
+        user = accounts.verify_email(db.session, token, now())
+        booking, lost = accounts.book_held_slot(db.session, user, now())
     except DomainError as exc:
         db.session.rollback()
         return render_template("auth/token_problem.html", message=exc.message,
                                form=EmailOnlyForm()), 400
     db.session.commit()
+    if booking is not None:
+        # The link proved the address and the hold was theirs: log in and show the booking.
+        log_in(user)
+        flash("Your email is confirmed and your appointment is booked.", "success")
+        return redirect(url_for("client.booking_done", booking_id=booking.id))
+    if lost is not None:
+        log_in(user)
+        service_id, start = lost
+        flash("Your email is confirmed, but the time held for you has expired. "
+              "Here are the nearest free times.", "warning")
+        return redirect(url_for("client.book_times", service_id=service_id,
+                                day=start.astimezone(clinic_zone(db.session)).date()))
     flash("Your email is confirmed. You can log in now.", "success")
     return redirect(url_for("auth.login"))
 

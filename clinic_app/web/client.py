@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint
 from flask import abort
+from flask import current_app
 from flask import flash
 from flask import redirect
 from flask import render_template
@@ -32,12 +33,18 @@ from werkzeug.wrappers import Response
 from clinic_app.auth import roles_required
 from clinic_app.errors import DomainError
 from clinic_app.extensions import db
+from clinic_app.extensions import limiter
 from clinic_app.models.booking import Booking
 from clinic_app.models.booking import BookingStatus
+from clinic_app.models.booking import HoldPurpose
 from clinic_app.models.care import Intake
 from clinic_app.models.schedule import Service
 from clinic_app.models.schedule import Therapist
 from clinic_app.scheduling.availability import Slot
+from clinic_app.services import accounts
+from clinic_app.services import booking as booking_service
+from clinic_app.services import booking_links
+from clinic_app.services import holds
 from clinic_app.services.booking import initial_status_for
 from clinic_app.services.booking_access import get_booking_for
 from clinic_app.services.care import SEEK_CARE_TEXT
@@ -50,6 +57,7 @@ from clinic_app.services.settings import get_settings
 from clinic_app.web.fields import query_date
 from clinic_app.web.fields import query_id
 from clinic_app.web.forms import ConfirmForm
+from clinic_app.web.forms import SignupForm
 from clinic_app.web.forms_booking import CancelForm
 from clinic_app.web.forms_booking import ConfirmBookingForm
 from clinic_app.web.forms_booking import ReportProblemForm
@@ -357,12 +365,26 @@ def book_times(service_id: int) -> Page:
     )
 
 
+def _visitor_hold_limit() -> str:
+    return current_app.config["HOLD_LIMIT_PER_IP"]
+
+
 @bp.route("/book/<int:service_id>/confirm", methods=["GET", "POST"])
-@roles_required("client")
+# A visitor's submit holds a slot without an account: throttled per address like POST /holds.
+@limiter.limit(_visitor_hold_limit, methods=["POST"],
+               exempt_when=lambda: current_user.is_authenticated)
 def book_confirm(service_id: int) -> Page:
-    """Step 5: price, cancellation policy, intake prompt, early-booking consent; then book."""
+    """Step 5: price, cancellation policy, intake prompt, early-booking consent; then book.
+
+    A visitor sees the sign-up fields instead (beside "I have an account — log in"):
+    submitting holds the slot and sends the verification email (:func:`_signup_and_hold`).
+    """
     from clinic_app.services.booking import book as make_booking
 
+    if not current_user.is_authenticated:
+        return _signup_and_hold(service_id)
+    if not current_user.has_role("client"):
+        abort(403)
     service = _bookable_service(service_id)
     start = parse_start(request.values.get("start"))
     therapist_id = therapist_choice(request.values.get("therapist"))
@@ -409,6 +431,101 @@ def book_confirm(service_id: int) -> Page:
         has_intake=_has_intake(current_user),
         back_url=url_for("client.book_times", service_id=service.id, therapist=chosen,
                          day=local.date()),
+    ), status
+
+
+def _signup_and_hold(service_id: int) -> Page:
+    """The confirm step for a visitor: create the account and hold the time in one submit.
+
+    The hold lasts the clinic's ``hold_minutes``; following the verification link while it
+    lives logs the new client in and books it (``web.auth.verify``).
+    """
+    service = _bookable_service(service_id)
+    start = parse_start(request.values.get("start"))
+    therapist_id = therapist_choice(request.values.get("therapist"))
+    chosen = request.values.get("chosen", "any")
+    therapist = db.session.get(Therapist, therapist_id) if therapist_id else None
+    settings = get_settings(db.session)
+    zone = clinic_zone(db.session)
+    form = SignupForm()
+    status = 200
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            hold = holds.place_hold(
+                db.session, service_id=service.id, start=start,
+                therapist_id=None if chosen == "any" else therapist_id,
+                purpose=HoldPurpose.SIGNUP.value, minutes=settings.hold_minutes, now=now())
+            hold_id, held_until = hold.id, hold.expires_at
+            accounts.signup(db.session, name=form.name.data or "", email=form.email.data or "",
+                            password=form.password.data or "", phone=form.phone.data or None,
+                            consent=bool(form.consent.data), hold_id=hold_id, now=now())
+        except DomainError as exc:
+            db.session.rollback()
+            apply_error(form, exc)
+            status = exc.status
+        else:
+            db.session.commit()
+            assert held_until is not None  # every hold has one (CHECK hold_expires)
+            return render_template(
+                "client/book_held.html", service=service, local=start.astimezone(zone),
+                held_until=held_until.astimezone(zone), email=form.email.data)
+    elif request.method == "POST":
+        status = 422
+    local = start.astimezone(zone)
+    return render_template(
+        "client/book_confirm.html", service=service, start=start, local=local,
+        therapist=therapist, chosen=chosen, form=form, early=None, blocker=None,
+        settings=settings, first_visit=False, has_intake=True, visitor=True,
+        # A new client has no intake yet, so their booking is not "confirm first".
+        terms=booking_terms(None, settings, now(), start=start,
+                            status=BookingStatus.BOOKED.value),
+        login_url=url_for("auth.login", next=request.full_path.rstrip("?")),
+        back_url=url_for("client.book_times", service_id=service.id, therapist=chosen,
+                         day=local.date()),
+    ), status
+
+
+def _linked_booking(token: str) -> tuple[Booking, str]:
+    """The booking a signed email link names and the link's purpose (issue 12.3)."""
+    secret = current_app.config["SECRET_KEY"]
+    try:
+        return booking_links.booking_for_token(db.session, secret, token, "view", now()), "view"
+    except booking_links.LinkDead:
+        return (booking_links.booking_for_token(db.session, secret, token, "cancel", now()),
+                "cancel")
+
+
+@bp.route("/b/<token>", methods=["GET", "POST"])
+def booking_link(token: str) -> Page:
+    """A booking email's link: see the appointment and cancel it without logging in."""
+    try:
+        b, purpose = _linked_booking(token)
+    except booking_links.LinkDead as exc:
+        return render_template("auth/token_problem.html", message=exc.message, form=None), 410
+    form = CancelForm()
+    status = 200
+    if request.method == "POST":
+        if purpose != "cancel":
+            abort(405)
+        if form.validate_on_submit():
+            try:
+                booking_service.cancel(db.session, b, actor=b.client, now=now(),
+                                       reason=(form.reason.data or "").strip())
+            except DomainError as exc:
+                db.session.rollback()
+                form.form_errors.append(exc.message)
+                status = exc.status
+            else:
+                db.session.commit()
+                return render_template("client/link_cancelled.html", b=b)
+        else:
+            status = 422
+    secret = current_app.config["SECRET_KEY"]
+    return render_template(
+        "client/link_booking.html", b=b, form=form, late=_is_late(b),
+        settings=get_settings(db.session), purpose=purpose,
+        cancel_url=url_for("client.booking_link",
+                           token=booking_links.make_token(secret, b, "cancel")),
     ), status
 
 

@@ -1,7 +1,7 @@
 """Waitlist entries (issue 13)
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-01
 
 Clients (or staff for them) wait for a freed slot of a service, with one therapist or any,
@@ -16,7 +16,7 @@ import clinic_app.db
 revision = "0008"
 # The brief asks for "0002"; this branch already has 0003, and two heads would break
 # `flask db upgrade`. The integrator re-chains revisions at merge anyway.
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -32,7 +32,8 @@ def upgrade():
     for statement in trigger_statements(op.get_bind().dialect.name):
         op.execute(statement)
     op.create_index("ix_bookings_blocked_cover", "bookings",
-                    ["blocked_start", "blocked_end", "therapist_id", "room_id", "status"])
+                    ["blocked_start", "blocked_end", "therapist_id", "room_id", "status",
+                     "expires_at"])
 
 
 def downgrade():

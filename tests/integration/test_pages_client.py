@@ -48,9 +48,10 @@ def test_booking_journey_step_by_step(app, client, db):
     page = client.get(f"/book/{clinic.service.id}/times?therapist={clinic.therapist.id}"
                       "&day=2026-11-24").get_data(as_text=True)
     assert "Times on Tuesday 24 November" in page and ">09:00" in page
-    # Confirming needs a log-in.
+    # Confirming needs an account: a visitor is offered sign-up or log-in there (issue 12.2).
     response = client.get(_confirm_url(clinic, TUE_10))
-    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert response.status_code == 200 and "/login?next=" in response.get_data(as_text=True)
+    assert 'name="password"' in response.get_data(as_text=True)
     login(client, clinic.client)
     page = client.get(_confirm_url(clinic, TUE_10, chosen=clinic.therapist.id)).get_data(
         as_text=True)

@@ -99,10 +99,12 @@ def test_housekeeping_deletes_old_sent_rows_and_expired_tokens(app, db, clock):
         db.session.add(OneTimeToken(user_id=user.id, purpose="verify", token_hash=f"{i:064d}",
                                     created_at=expires - timedelta(days=2), expires_at=expires))
     db.session.commit()
-    assert run_job(housekeeping_job, app) == {"outbox": 1, "tokens": 1, "health_records": 0}
+    assert run_job(housekeeping_job, app) == {"outbox": 1, "tokens": 1, "health_records": 0,
+                                              "holds": 0}
     assert set(db.session.scalars(select(OutboxMessage.key))) == {recent, dead}
     assert db.session.scalar(select(func.count()).select_from(OneTimeToken)) == 1
-    assert run_job(housekeeping_job, app) == {"outbox": 0, "tokens": 0, "health_records": 0}
+    assert run_job(housekeeping_job, app) == {"outbox": 0, "tokens": 0, "health_records": 0,
+                                              "holds": 0}
 
 
 def _env(app, **extra: str) -> dict[str, str]:

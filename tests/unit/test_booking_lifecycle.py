@@ -68,7 +68,9 @@ def test_every_change_from_every_status(change, status):
     assert b.can(change) is allowed
     call = {"confirm": lambda: b.confirm(NOW), "cancel": lambda: b.cancel(NOW),
             "move": lambda: b.move(NOW, **where()), "complete": lambda: b.complete(NOW),
-            "mark_no_show": lambda: b.mark_no_show(NOW)}[change]
+            "mark_no_show": lambda: b.mark_no_show(NOW),
+            "convert": lambda: b.convert(NOW, client_id=7, status="booked", booked_by_id=7,
+                                         early_confirmed=False)}[change]
     if allowed:
         call()
         assert b.updated_at == NOW
@@ -79,7 +81,8 @@ def test_every_change_from_every_status(change, status):
         assert b.status == status and b.sequence == 0 and b.updated_at < NOW
         assert caught.value.code == TRANSITIONS[change].code
         assert isinstance(caught.value, TRANSITIONS[change].error)
-        assert caught.value.status == (409 if change in ("confirm", "complete") else 422)
+        assert caught.value.status == (409 if change in ("confirm", "complete", "convert")
+                                       else 422)
         assert status.replace("_", " ") in caught.value.message
 
 
@@ -100,3 +103,14 @@ def test_the_service_modules_never_assign_a_status():
         if re.search(r"\b(booking|b)\.status\s*=[^=]", path.read_text())
     ]
     assert offenders == []
+
+
+def test_convert_makes_a_hold_the_clients_booking():
+    b = booking("held")
+    b.expires_at, b.hold_purpose = NOW + timedelta(minutes=10), "signup"
+    b.convert(NOW, client_id=7, status="pending", booked_by_id=8, early_confirmed=True)
+    assert (b.status, b.client_id, b.booked_by_id, b.early_confirmed) == ("pending", 7, 8, True)
+    assert b.expires_at is None and b.hold_purpose is None and b.created_at == NOW
+    with pytest.raises(ValueError):
+        booking("held").convert(NOW, client_id=7, status="completed", booked_by_id=7,
+                                early_confirmed=False)

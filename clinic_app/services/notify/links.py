@@ -12,6 +12,10 @@ from sqlalchemy.orm import Session
 from werkzeug.routing import BuildError
 
 from clinic_app.models.accounts import User
+from clinic_app.models.booking import Booking
+from clinic_app.models.booking import BookingStatus
+from clinic_app.models.schedule import ClinicSettings
+from clinic_app.services import booking_links
 
 _UNSUBSCRIBE_SALT = "notify-unsubscribe"
 
@@ -59,3 +63,22 @@ def unsubscribe_bits(user: User) -> tuple[str, dict[str, str]]:
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
     return url, headers
+
+
+def client_links(booking: Booking, clinic: ClinicSettings) -> dict[str, str] | None:
+    """The signed view/cancel links and the add-to-calendar links of a client's booking
+    email (issue 12.3), made at send time; None once the booking is not pending or booked."""
+    if booking.status not in (BookingStatus.PENDING.value, BookingStatus.BOOKED.value):
+        return None
+    secret = current_app.config["SECRET_KEY"]
+    where = clinic.name + (f", {clinic.address}" if clinic.address else "")
+    event = {"title": f"{booking.service.name} at {clinic.name}", "start": booking.start_at,
+             "end": booking.end_at, "location": where}
+    return {
+        "view": absolute("client.booking_link",
+                         token=booking_links.make_token(secret, booking, "view")),
+        "cancel": absolute("client.booking_link",
+                           token=booking_links.make_token(secret, booking, "cancel")),
+        "google": booking_links.google_calendar_url(**event),
+        "outlook": booking_links.outlook_calendar_url(**event),
+    }

@@ -36,6 +36,7 @@ from clinic_app.models.schedule import Therapist
 from clinic_app.scheduling.followup import DEFAULT_PARAMS
 from clinic_app.scheduling.followup import RED_FLAGS
 from clinic_app.services.notify.links import absolute
+from clinic_app.services.notify.links import client_links
 from clinic_app.services.notify.links import unsubscribe_bits
 from clinic_app.services.settings import get_settings
 
@@ -229,6 +230,8 @@ def render_booking_mail(session: Session, row: OutboxMessage, now: datetime) -> 
         old_when=format_local(datetime.fromisoformat(old_start), zone) if old_start else "",
         late=booking.late_cancel, reason=booking.cancel_reason,
         book_url=absolute("client.book"),
+        links=(client_links(booking, clinic)
+               if params.get("audience", "client") == "client" else None),
     )
 
 
@@ -239,7 +242,8 @@ def render_reminder(session: Session, row: OutboxMessage, now: datetime) -> Outg
     return render("reminder", session, row, person=_recipient(session, row),
                   appt=booking_view(booking, zone_of(clinic)),
                   hours=int((row.params or {}).get("hours", 24)), policy=terms.policy,
-                  terms=terms, manage_url=absolute("client.appointments"))
+                  terms=terms, manage_url=absolute("client.appointments"),
+                  links=client_links(booking, clinic))
 
 
 def render_aftercare(session: Session, row: OutboxMessage, now: datetime) -> Outgoing:
