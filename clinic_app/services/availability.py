@@ -539,7 +539,9 @@ def _db_time(value: datetime, dialect: str) -> Any:
     """A bound timestamp as the column stores it (naive UTC text on SQLite)."""
     value = value.astimezone(UTC)
     if dialect == "sqlite":
-        return value.replace(tzinfo=None).isoformat(" ")
+        # Always six fractional digits, as SQLAlchemy stores them: the columns compare as
+        # text, and "08:10:00" sorts before "08:10:00.000000" (the same instant).
+        return value.replace(tzinfo=None).isoformat(" ", timespec="microseconds")
     return value
 
 
