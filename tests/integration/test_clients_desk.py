@@ -135,6 +135,10 @@ def test_directory_pages(client, clinic, db):
     assert person is not None
     page_of_known = client.get(f"/staff/clients/{clinic.known.id}").get_data(as_text=True)
     assert "Upcoming" in page_of_known and clinic.service.name in page_of_known
+    # The admin reaches the client's audit log from the client page (issue 11 item 3).
+    audit_link = f"/admin/clients/{clinic.known.id}/access-log"
+    assert audit_link in page_of_known
+    assert client.get(audit_link).status_code == 200
     assert client.get("/staff/clients/999999").status_code == 404
 
 
@@ -142,7 +146,8 @@ def test_therapist_directory_is_their_own(client, clinic):
     login(client, clinic.t1.user)
     page = client.get("/staff/clients").get_data(as_text=True)
     assert "Jane Known" in page and "Sam Stranger" not in page and "New client" not in page
-    assert client.get(f"/staff/clients/{clinic.known.id}").status_code == 200
+    own = client.get(f"/staff/clients/{clinic.known.id}")
+    assert own.status_code == 200 and "/access-log" not in own.get_data(as_text=True)
     assert client.get(f"/staff/clients/{clinic.stranger.id}").status_code == 404
     assert client.post("/staff/clients", data={"name": "X", "phone": "0123456789"}
                        ).status_code == 403
