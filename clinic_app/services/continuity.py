@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import aliased
 
+from clinic_app.models.booking import INCLUDE_HOLDS
 from clinic_app.models.booking import Booking
 from clinic_app.models.booking import BookingStatus
 from clinic_app.models.care import Recommendation
@@ -84,6 +85,9 @@ def continuity_panel(session: Session, week: date, tz: ZoneInfo) -> ContinuityPa
             .join(session_booking, session_booking.id == Recommendation.booking_id)
             .where(Recommendation.client_id.in_(clients), Recommendation.created_at < end)
             .order_by(Recommendation.client_id, Recommendation.created_at, Recommendation.id)
+            # A recommendation's booking is a completed session, never a hold; and the
+            # hold-hiding criteria cannot name the alias in a column-only select.
+            .execution_options(**{INCLUDE_HOLDS: True})
         ):
             recs.setdefault(client_id, []).append((created, session_start, earliest, latest))
     by_week = {first_week + timedelta(weeks=i): Adherence() for i in range(CHART_WEEKS)}
