@@ -28,12 +28,19 @@ def _no_sideways_scroll(page, width):
 
 def _to_confirm_step(site, page, service_name):
     page.goto(site.url("/"))
+    site.audit(page)
     page.goto(site.url("/book"))
+    site.audit(page)
     page.get_by_role("link", name=re.compile(service_name)).click()
+    site.audit(page)
     page.get_by_role("link", name=re.compile("First available")).click()
+    site.audit(page)
     page.get_by_role("link", name=re.compile("Tue 24 Nov")).click()
+    expect(page.get_by_role("button", name=re.compile("^10:00"))).to_be_visible()
+    site.audit(page)
     page.get_by_role("button", name=re.compile("^10:00")).click()
     expect(page.get_by_role("heading", name="Confirm your booking")).to_be_visible()
+    site.audit(page)
 
 
 def test_new_client_books_and_verifies_in_one_flow_at_phone_width(site, new_page):
@@ -51,6 +58,7 @@ def test_new_client_books_and_verifies_in_one_flow_at_phone_width(site, new_page
     page.get_by_role("button", name="Hold this time and create my account").click()
     expect(page.get_by_role("heading", name="Check your email to finish booking")).to_be_visible()
     expect(page.get_by_text(re.compile("until 08:10"))).to_be_visible()
+    site.audit(page)
     _no_sideways_scroll(page, PHONE["width"])
     site.shot(page, "phone-held")
 
@@ -59,6 +67,7 @@ def test_new_client_books_and_verifies_in_one_flow_at_phone_width(site, new_page
     expect(page.get_by_text("your appointment is booked")).to_be_visible()
     expect(page.get_by_role("heading", name="You're booked")).to_be_visible()
     expect(page.get_by_text(re.compile("Tuesday 24 November 2026, 10:00")).first).to_be_visible()
+    site.audit(page)
     _no_sideways_scroll(page, PHONE["width"])
     user = db.session.scalar(select(User).where(User.email == "nina@example.com"))
     booking = db.session.scalar(select(Booking).where(Booking.client_id == user.id))
@@ -72,10 +81,12 @@ def test_new_client_books_and_verifies_in_one_flow_at_phone_width(site, new_page
     stranger = new_page(viewport=PHONE, is_mobile=True, has_touch=True)
     stranger.goto(view_links[0])
     expect(stranger.get_by_text(re.compile("Tuesday 24 November 2026, 10:00"))).to_be_visible()
+    site.audit(stranger)
     _no_sideways_scroll(stranger, PHONE["width"])
     site.shot(stranger, "phone-email-link")
     stranger.get_by_role("button", name="Cancel appointment").click()
     expect(stranger.get_by_role("heading", name="Your appointment is cancelled")).to_be_visible()
+    site.audit(stranger)
     db.session.refresh(booking)
     assert booking.status == "cancelled"
     db.session.commit()
@@ -91,6 +102,7 @@ def test_confirm_step_for_a_visitor_at_desktop_width(site, new_page):
     page.get_by_role("button", name="I have an account — log in").click()
     assert "next=" in page.url
     expect(page.get_by_role("button", name="Log in")).to_be_visible()
+    site.audit(page)
 
 
 def test_email_link_page_at_desktop_width(site, new_page):
@@ -102,12 +114,16 @@ def test_email_link_page_at_desktop_width(site, new_page):
     page.get_by_label(re.compile("^Password")).fill("a-long-browser-password")
     page.get_by_label("I have read the privacy notice").check()
     page.get_by_role("button", name="Hold this time and create my account").click()
+    expect(page.get_by_role("heading", name="Check your email to finish booking")).to_be_visible()
+    site.audit(page)
     (link,) = site.links_to("dora@example.com", "/verify/")
     page.goto(link)
     expect(page.get_by_role("heading", name="You're booked")).to_be_visible()
+    site.audit(page)
     view = site.links_to("dora@example.com", "/b/")[0]
     other = new_page(viewport=DESKTOP)
     other.goto(view)
     expect(other.get_by_role("button", name="Cancel appointment")).to_be_visible()
+    site.audit(other)
     _no_sideways_scroll(other, DESKTOP["width"])
     site.shot(other, "desktop-email-link")
