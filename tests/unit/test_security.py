@@ -59,3 +59,11 @@ def test_no_hash_fails_under_either_hasher():
         with _app(testing=testing).app_context():
             assert not security.verify_password(None, "correct-horse-battery")
             assert not security.verify_password("not-a-hash", "correct-horse-battery")
+
+
+def test_password_hasher_is_the_hasher_in_use_with_its_parameters():
+    # bench/timing.py prints these parameters; a function returned here instead broke it.
+    hasher = security.password_hasher()
+    assert isinstance(hasher, PasswordHasher)
+    assert (hasher.time_cost, hasher.memory_cost) == (RFC_9106_LOW_MEMORY.time_cost,
+                                                      RFC_9106_LOW_MEMORY.memory_cost)
