@@ -349,21 +349,9 @@ def load_search_data(
 
 
 def bookable_service(session: Session, service_id: int, therapist_id: int | None) -> ServiceInfo:
-    """The service, checked active and (when given) offered by ``therapist_id``."""
-    service = load_service(session, service_id)
-    if not service.active:
-        raise ValidationFailed(
-            "This service is not offered any more.",
-            code="inactive_service",
-            fields={"service_id": "This service is not offered any more."},
-        )
-    if therapist_id is not None and therapist_id not in service.therapist_ids:
-        raise ValidationFailed(
-            "That therapist does not offer this service.",
-            code="not_offered",
-            fields={"therapist_id": "That therapist does not offer this service."},
-        )
-    return service
+    """The service, checked active and (when given) offered by ``therapist_id`` (the same
+    rule the cached search applies, :func:`_checked`)."""
+    return _checked(load_service(session, service_id), therapist_id)
 
 
 def check_range(date_from: date, date_to: date) -> None:
