@@ -209,6 +209,18 @@ def build_and_seed(url: str, users: int, rng: random.Random,
         for row in session.scalars(select(WeeklyHours)):
             hours[row.therapist_id][row.weekday].append((row.start_time, row.end_time))
         today = now.astimezone(zone).date()
+        # The demo's own bookings (its course history and coming week) keep their times:
+        # a seeded booking that would overlap one of them, for its therapist or its room,
+        # is left out (PostgreSQL's exclusion constraints would refuse the whole insert).
+        taken: dict[tuple[str, int], list[tuple[datetime, datetime]]] = defaultdict(list)
+        for b in session.execute(select(Booking.therapist_id, Booking.room_id,
+                                        Booking.blocked_start, Booking.blocked_end)):
+            taken[("t", b.therapist_id)].append((b.blocked_start, b.blocked_end))
+            taken[("r", b.room_id)].append((b.blocked_start, b.blocked_end))
+
+        def free(key: tuple[str, int], begin: datetime, end: datetime) -> bool:
+            return all(end <= s or begin >= e for s, e in taken.get(key, ()))
+
         rows: list[dict[str, Any]] = []
         for rank, tid in enumerate(therapist_ids):
             room_id = room_ids[rank % len(room_ids)]
@@ -226,6 +238,10 @@ def build_and_seed(url: str, users: int, rng: random.Random,
                             break
                         cursor = blocked_end
                         if rng.random() > FILL:
+                            continue
+                        held_from = start - timedelta(minutes=service.buffer_before_minutes)
+                        if not (free(("t", tid), held_from, blocked_end)
+                                and free(("r", room_id), held_from, blocked_end)):
                             continue
                         past = finish <= now
                         rows.append({
