@@ -80,6 +80,8 @@ def dashboard() -> Page:
     if not form.validate():
         status = 400 if form.week.data is None else 422
     week = svc.week_start_of(form.week.data if status == 200 and form.week.data else _today())
+    if status == 200 and form.week.data is None:
+        form.week.data = week  # the chooser shows the week on screen (a bad value stays)
     zone = clinic_zone(db.session)
     figures = svc.dashboard(db.session, week, zone)
     panel = continuity_panel(db.session, week, zone, now=now())
