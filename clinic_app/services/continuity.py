@@ -138,7 +138,8 @@ def continuity_panel(session: Session, week: date, tz: ZoneInfo, *,
 
 
 def _adherence(session: Session, first_week: date, tz: ZoneInfo) -> dict[date, Adherence]:
-    """Follow-ups by week, for the 12 weeks from ``first_week`` (two queries)."""
+    """Follow-ups by week, for the 12 weeks from ``first_week`` (one query, or two when
+    there are bookings)."""
     start = _midnight(first_week, tz)
     end = _midnight(first_week + timedelta(weeks=CHART_WEEKS), tz)
     bookings = session.execute(
