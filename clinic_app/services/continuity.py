@@ -1,16 +1,26 @@
-"""Adherence to the recommended interval, for the admin dashboard's continuity panel
-(issue 13, item 4).
+"""The admin dashboard's continuity panel (issue 13, item 4): one dataclass per figure
+group, each computed for the 12 weeks up to the chosen one in a fixed number of queries.
+The definitions are in docs/followup.md ("The continuity panel").
 
-A follow-up is a session (booking not cancelled) that a client booked while a dated
-recommendation of an earlier session was current: the client's newest recommendation row
-created before the booking was made, for a session that started before it. It landed inside
-its window when ``earliest <= local date <= latest``, else before ``earliest`` or after
-``latest``. Sessions booked with no such recommendation (first visits, after a referral) are
-not follow-ups. Weeks start on Monday in the clinic's zone.
+**Adherence to the recommended interval.** A follow-up is a session (booking not
+cancelled) that a client booked while a dated recommendation of an earlier session was
+current: the client's newest recommendation row created before the booking was made, for a
+session that started before it. It landed inside its window when ``earliest <= local date <=
+latest``, else before ``earliest`` or after ``latest``. Sessions booked with no such
+recommendation (first visits, after a referral) are not follow-ups.
+
+**Rebooking-prompt and recall conversion.** Of the prompts and recalls *sent* in a week (status
+``sent``, by ``sent_at``; a retired, failed or dead row never reached the client), the ones
+whose client made a booking within 7 days (7 x 24 elapsed hours) after the send: a booking
+row with ``created_at`` in ``[sent_at, sent_at + 7 days]``, whatever its status now, never a
+hold. A converted hold counts from its conversion (``Booking.convert`` resets ``created_at``).
+
+Weeks start on Monday in the clinic's zone; a week across a DST change is 167 or 169 hours.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from bisect import bisect_right
 from dataclasses import dataclass
 from dataclasses import field
@@ -25,14 +35,22 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import aliased
 
+from clinic_app.mail.outbox import SENT_RETENTION
 from clinic_app.models.booking import INCLUDE_HOLDS
 from clinic_app.models.booking import Booking
 from clinic_app.models.booking import BookingStatus
 from clinic_app.models.care import Recommendation
+from clinic_app.models.outbox import OutboxMessage
+from clinic_app.models.outbox import OutboxStatus
+from clinic_app.services.notify.messages import REBOOKING_PROMPT
+from clinic_app.services.notify.messages import RECALL
 
-__all__ = ["Adherence", "ContinuityPanel", "continuity_panel"]
+__all__ = ["CONVERSION_WINDOW", "Adherence", "ContinuityPanel", "Conversion", "EmailConversion",
+           "continuity_panel", "email_conversion"]
 
 CHART_WEEKS = 12
+#: A booking made this long after a prompt or recall was sent (or sooner) is its conversion.
+CONVERSION_WINDOW = timedelta(days=7)
 
 
 @dataclass
@@ -53,22 +71,77 @@ class Adherence:
 
 
 @dataclass
+class Conversion:
+    """The emails of one kind sent in a period, and how many a booking followed."""
+
+    sent: int = 0
+    converted: int = 0
+    #: Sent less than 7 days ago with no booking yet: one may still follow.
+    waiting: int = 0
+
+    @property
+    def share(self) -> float | None:
+        """Converted as a fraction of sent (None when none was sent: no division by zero)."""
+        return self.converted / self.sent if self.sent else None
+
+
+@dataclass
+class EmailConversion:
+    """Rebooking prompts and recalls of one week.
+
+    ``kept`` is False when the outbox may already have deleted some of the week's sent rows
+    (``mail.outbox.purge`` keeps them ``SENT_RETENTION``, 90 days): the counts would then be
+    too low, so the page shows "not kept" instead of them.
+    """
+
+    prompts: Conversion = field(default_factory=Conversion)
+    recalls: Conversion = field(default_factory=Conversion)
+    kept: bool = True
+
+    @property
+    def sent(self) -> int:
+        return self.prompts.sent + self.recalls.sent
+
+
+@dataclass
 class ContinuityPanel:
-    """The chosen week's figures and the 12 weeks up to it (oldest first)."""
+    """The chosen week's figures and the 12 weeks up to it (oldest first), one field pair per
+    figure group: adherence (``current``, ``weeks``) and email conversion (``emails``,
+    ``email_weeks``)."""
 
     week: date
     current: Adherence
     weeks: list[tuple[date, Adherence]] = field(default_factory=list)
+    emails: EmailConversion = field(default_factory=EmailConversion)
+    email_weeks: list[tuple[date, EmailConversion]] = field(default_factory=list)
 
 
 def _midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
-def continuity_panel(session: Session, week: date, tz: ZoneInfo) -> ContinuityPanel:
-    """Adherence for the week starting ``week`` and each of the 12 weeks ending with it."""
+def _week_of(moment: datetime, tz: ZoneInfo) -> date:
+    """The Monday (clinic zone) of the week ``moment`` falls in."""
+    day = moment.astimezone(tz).date()
+    return day - timedelta(days=day.weekday())
+
+
+def continuity_panel(session: Session, week: date, tz: ZoneInfo, *,
+                     now: datetime) -> ContinuityPanel:
+    """Every figure group for the week starting ``week`` and each of the 12 weeks ending with
+    it. ``now`` decides which emails may still convert and which weeks' emails are kept."""
     first_week = week - timedelta(weeks=CHART_WEEKS - 1)
-    start, end = _midnight(first_week, tz), _midnight(week + timedelta(days=7), tz)
+    adherence = _adherence(session, first_week, tz)
+    emails = email_conversion(session, first_week, tz, now=now)
+    return ContinuityPanel(week=week, current=adherence[week], weeks=sorted(adherence.items()),
+                           emails=emails[week], email_weeks=sorted(emails.items()))
+
+
+def _adherence(session: Session, first_week: date, tz: ZoneInfo) -> dict[date, Adherence]:
+    """Follow-ups by week, for the 12 weeks from ``first_week`` (one query, or two when
+    there are bookings)."""
+    start = _midnight(first_week, tz)
+    end = _midnight(first_week + timedelta(weeks=CHART_WEEKS), tz)
     bookings = session.execute(
         select(Booking.client_id, Booking.start_at, Booking.created_at)
         .where(Booking.status != BookingStatus.CANCELLED.value,
@@ -101,11 +174,58 @@ def continuity_panel(session: Session, week: date, tz: ZoneInfo) -> ContinuityPa
         if earliest is None or latest is None or session_start >= booking_start:
             continue  # after a referral (no dates), or not a follow-up of that session
         day = booking_start.astimezone(tz).date()
-        bucket = by_week[day - timedelta(days=day.weekday())]
+        bucket = by_week[_week_of(booking_start, tz)]
         if day < earliest:
             bucket.before_earliest += 1
         elif day > latest:
             bucket.after_latest += 1
         else:
             bucket.inside += 1
-    return ContinuityPanel(week=week, current=by_week[week], weeks=sorted(by_week.items()))
+    return by_week
+
+
+def email_conversion(session: Session, first_week: date, tz: ZoneInfo, *,
+                     now: datetime) -> dict[date, EmailConversion]:
+    """Prompts and recalls sent in each of the 12 weeks from ``first_week``, and how many a
+    booking followed within ``CONVERSION_WINDOW``: two queries whatever the number of emails
+    (the sent rows; the bookings their recipients made), matched in memory."""
+    start = _midnight(first_week, tz)
+    end = _midnight(first_week + timedelta(weeks=CHART_WEEKS), tz)
+    sent = (
+        select(OutboxMessage.kind, OutboxMessage.user_id, OutboxMessage.sent_at)
+        .where(OutboxMessage.kind.in_([REBOOKING_PROMPT, RECALL]),
+               OutboxMessage.status == OutboxStatus.SENT.value,
+               OutboxMessage.sent_at >= start, OutboxMessage.sent_at < end)
+    )
+    emails = session.execute(sent).all()
+    by_week = {first_week + timedelta(weeks=i): EmailConversion() for i in range(CHART_WEEKS)}
+    kept_since = now - SENT_RETENTION
+    for monday, figures in by_week.items():
+        figures.kept = _midnight(monday, tz) >= kept_since
+    if not emails:
+        return by_week
+    recipients = (sent.with_only_columns(OutboxMessage.user_id)
+                  .where(OutboxMessage.user_id.is_not(None)).distinct().subquery())
+    made: dict[int, list[datetime]] = {}
+    for client_id, created in session.execute(
+        select(Booking.client_id, Booking.created_at)
+        .join(recipients, recipients.c.user_id == Booking.client_id)
+        .where(Booking.status != BookingStatus.HELD.value,
+               Booking.created_at >= start, Booking.created_at <= end + CONVERSION_WINDOW)
+        .order_by(Booking.client_id, Booking.created_at)
+        # "Not a hold" is part of the definition, so the filter above says it in so many
+        # words rather than leaning on the session-wide hold-hiding criteria.
+        .execution_options(**{INCLUDE_HOLDS: True})
+    ):
+        made.setdefault(client_id, []).append(created)
+    for kind, user_id, sent_at in emails:
+        figures = by_week[_week_of(sent_at, tz)]
+        counts = figures.prompts if kind == REBOOKING_PROMPT else figures.recalls
+        counts.sent += 1
+        times = made.get(user_id, []) if user_id is not None else []
+        first = bisect_left(times, sent_at)  # the first booking made at or after the send
+        if first < len(times) and times[first] <= sent_at + CONVERSION_WINDOW:
+            counts.converted += 1
+        elif now < sent_at + CONVERSION_WINDOW:
+            counts.waiting += 1
+    return by_week

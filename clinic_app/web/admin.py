@@ -33,7 +33,6 @@ from clinic_app.services.settings import get_settings
 from clinic_app.validation import parse_id
 from clinic_app.validation import price_to_cents
 from clinic_app.web.fields import opts
-from clinic_app.web.fields import query_date
 from clinic_app.web.fields import query_id
 from clinic_app.web.forms import ConfirmForm
 from clinic_app.web.forms_admin import BookingFilterForm
@@ -43,6 +42,7 @@ from clinic_app.web.forms_admin import OnBehalfForm
 from clinic_app.web.forms_admin import RoomForm
 from clinic_app.web.forms_admin import ServiceForm
 from clinic_app.web.forms_admin import SettingsForm
+from clinic_app.web.forms_admin import WeekForm
 from clinic_app.web.util import apply_error
 from clinic_app.web.util import now
 
@@ -71,14 +71,24 @@ def _today() -> date:
 
 
 @bp.get("/admin/")
-def dashboard() -> str:
-    """The week at a glance: utilisation per therapist, bookings, late cancels, no-shows."""
-    week = svc.week_start_of(query_date("week") or _today())
-    figures = svc.dashboard(db.session, week, clinic_zone(db.session))
-    panel = continuity_panel(db.session, week, clinic_zone(db.session))
+def dashboard() -> Page:
+    """The week at a glance: utilisation per therapist, bookings, late cancels, no-shows, and
+    the continuity panel. A bad ``?week=`` shows this week with the message on the chooser:
+    400 when it is not a date at all, 422 for a real date outside the accepted window."""
+    form = WeekForm(request.args)
+    status = 200
+    if not form.validate():
+        status = 400 if form.week.data is None else 422
+    week = svc.week_start_of(form.week.data if status == 200 and form.week.data else _today())
+    if status == 200 and form.week.data is None:
+        form.week.data = week  # the chooser shows the week on screen (a bad value stays)
+    zone = clinic_zone(db.session)
+    figures = svc.dashboard(db.session, week, zone)
+    panel = continuity_panel(db.session, week, zone, now=now())
     db.session.commit()
-    return render_template("admin/dashboard.html", f=figures, continuity=panel,
-                           prev_week=week - timedelta(days=7), next_week=week + timedelta(days=7))
+    return render_template("admin/dashboard.html", f=figures, continuity=panel, form=form,
+                           prev_week=week - timedelta(days=7),
+                           next_week=week + timedelta(days=7)), status
 
 
 # --- services ---------------------------------------------------------------------------------

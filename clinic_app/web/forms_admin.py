@@ -91,6 +91,15 @@ class BookingFilterForm(FlaskForm):
     q = StringField("Client name or email", validators=[Optional(), Length(max=100), SingleLine()])
 
 
+class WeekForm(FlaskForm):
+    """The dashboard's week chooser (GET, no CSRF: it changes nothing); any day of the week."""
+
+    class Meta:
+        csrf = False
+
+    week = DateField("Show the week of", validators=[Optional(), InDateWindow()])
+
+
 class OnBehalfForm(FlaskForm):
     """Step one of booking for a client: who and what (GET, no CSRF)."""
 

@@ -9,8 +9,8 @@
 * ``care``: ``recorded_session``, ``complete``, ``checkin_path``, ``add_checkin``,
   ``add_recommendation``
 * ``notify``: ``Clinic`` / ``make_clinic`` (one of each), ``make_booking`` with its messages
-  planned, ``cancel`` and ``move`` through the booking service, ``run_job``, ``rows``, an SMTP
-  ``Sink``
+  planned, ``cancel`` and ``move`` through the booking service, ``run_job``, ``rows``,
+  ``outbox_row`` (a row left sent, failed, dead or retired), an SMTP ``Sink``
 * ``pages``: ``Clinic`` / ``make_clinic`` for the page tests (an admin, two therapists, two
   clients)
 

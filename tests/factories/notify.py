@@ -17,6 +17,7 @@ import socket
 import threading
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from functools import partial
 from typing import Any
@@ -31,7 +32,9 @@ from clinic_app.models import Room
 from clinic_app.models import Service
 from clinic_app.models import Therapist
 from clinic_app.models import User
+from clinic_app.models.outbox import OutboxStatus
 from clinic_app.services import booking as booking_service
+from clinic_app.services.notify.events import intent
 from tests.factories import booking as booking_factories
 from tests.factories.accounts import make_user
 from tests.factories.accounts import now_of
@@ -44,7 +47,7 @@ from tests.factories.schedule import make_therapist
 
 __all__ = [
     "Clinic", "Sink", "add_checkin", "add_recommendation", "cancel", "complete", "make_booking",
-    "make_clinic", "move", "now_of", "rows", "run_job", "start_sink",
+    "make_clinic", "move", "now_of", "outbox_row", "rows", "run_job", "start_sink",
 ]
 
 
@@ -97,6 +100,25 @@ def run_job(func: Any, app: Any) -> Any:
     result = contextvars.Context().run(func, app)
     db.session.expire_all()
     return result
+
+
+def outbox_row(app: Any, *, kind: str, user: User, at: datetime, status: str = "sent",
+               booking: Booking | None = None) -> OutboxMessage:
+    """An outbox intent of ``kind`` for ``user``, written at ``at`` and left in ``status``
+    as the dispatcher (``sent``: sent at ``at``; ``failed``/``dead``: attempted then) or
+    ``retire`` (``retired``) would leave it, for figures read off the outbox."""
+    row = intent(db.session, kind=kind, key=f"test:{kind}:{user.id}:{at.isoformat()}:{status}",
+                 to=user.email, now=at, user=user, booking=booking)
+    assert row is not None, "the same key twice"
+    row.status = status
+    if status == OutboxStatus.SENT.value:
+        row.sent_at, row.attempts = at, 1
+    elif status in (OutboxStatus.FAILED.value, OutboxStatus.DEAD.value):
+        row.attempts, row.last_error = 1, "550 mailbox unavailable"
+    elif status == OutboxStatus.RETIRED.value:
+        row.last_error = f"retired at {at.isoformat()}"
+    db.session.commit()
+    return row
 
 
 def rows(kind: str | None = None) -> list[OutboxMessage]:

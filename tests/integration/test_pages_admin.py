@@ -244,4 +244,9 @@ def test_dashboard_figures_and_chart(app, client, db):
     assert "No-shows</small><strong>1</strong>" in page
     page = client.get("/admin/?week=2026-11-30").get_data(as_text=True)
     assert "The week of 30 November 2026" in page and "0 of 5040 min" in page
-    assert client.get("/admin/?week=garbage").status_code == 200
+    # Not a date: this week's figures still show, the message sits on the week chooser (400).
+    garbage = client.get("/admin/?week=garbage")
+    assert garbage.status_code == 400
+    assert "The week of 23 November 2026" in garbage.get_data(as_text=True)
+    assert 'class="field-error" id="week-error">Not a valid date value.' in \
+        garbage.get_data(as_text=True)
