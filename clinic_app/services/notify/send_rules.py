@@ -57,7 +57,6 @@ HELD_ACTIONS = (Action.REFER.value, Action.THERAPIST_REVIEW.value)
 
 
 _NOT_CANCELLED = tuple(s.value for s in BookingStatus if s is not BookingStatus.CANCELLED)
-_COMPLETED = (BookingStatus.COMPLETED.value,)
 
 
 def _booking_for(session: Session, row: OutboxMessage, *, statuses: Collection[str] | None = None,
@@ -72,6 +71,13 @@ def _booking_for(session: Session, row: OutboxMessage, *, statuses: Collection[s
     if statuses is not None and booking.status not in statuses:
         return refused.format(status=booking.status)
     return booking
+
+
+def _completed_booking(session: Session, row: OutboxMessage) -> Booking | str:
+    """As :func:`_booking_for`, for the mail that follows a session (aftercare, check-ins):
+    only once the session was completed."""
+    return _booking_for(session, row, statuses=(BookingStatus.COMPLETED.value,),
+                        refused="booking {status}, not completed")
 
 
 def future_booking_exists(session: Session, client_id: int, now: datetime) -> bool:
@@ -137,8 +143,7 @@ def check_reminder(session: Session, row: OutboxMessage, now: datetime) -> str |
 
 
 def check_aftercare(session: Session, row: OutboxMessage, now: datetime) -> str | None:
-    booking = _booking_for(session, row, statuses=_COMPLETED,
-                           refused="booking {status}, not completed")
+    booking = _completed_booking(session, row)
     if isinstance(booking, str):
         return booking
     if now > booking.end_at + AFTERCARE_VALID:
@@ -147,8 +152,7 @@ def check_aftercare(session: Session, row: OutboxMessage, now: datetime) -> str 
 
 
 def check_checkin(session: Session, row: OutboxMessage, now: datetime) -> str | None:
-    booking = _booking_for(session, row, statuses=_COMPLETED,
-                           refused="booking {status}, not completed")
+    booking = _completed_booking(session, row)
     if isinstance(booking, str):
         return booking
     kind = "24h" if row.kind == m.CHECKIN_24H else "72h"
