@@ -169,6 +169,18 @@ def _visible_booking(booking_id: int) -> Booking:
     return care.booking_for_health(db.session, booking_id, current_api_user())
 
 
+_NO_RECORD = "This session has no record yet."
+
+
+def _record_to_change(booking_id: int) -> SessionRecord:
+    """The session record of a booking the caller may see, to edit or amend (the service
+    checks who may change it); NotFound when the session has none."""
+    row = care.session_record_for(db.session, _visible_booking(booking_id).id)
+    if row is None:
+        raise NotFound(_NO_RECORD)
+    return row
+
+
 @endpoint("/bookings/<int:booking_id>/complete", "POST", tag="care",
           summary="Complete a booking with the session record (the booking's therapist)",
           body=SessionRecordIn, response=CompleteOut, status=201, roles=("therapist", "admin"),
@@ -192,7 +204,7 @@ def care_get_session_record(booking_id: int) -> SessionRecordOut:
     booking = _visible_booking(booking_id)
     row = care.get_session_record(db.session, booking, current_api_user(), now())
     if row is None:
-        raise NotFound("This session has no record yet.")
+        raise NotFound(_NO_RECORD)
     out = _record_out(row)
     db.session.commit()  # the audit entry
     return out
@@ -203,10 +215,7 @@ def care_get_session_record(booking_id: int) -> SessionRecordOut:
           body=SessionRecordPatch, response=SessionRecordOut, roles=("therapist", "admin"),
           errors=(401, 404, 409, 422))
 def care_edit_session_record(booking_id: int, body: SessionRecordPatch) -> SessionRecordOut:
-    booking = _visible_booking(booking_id)
-    row = care.session_record_for(db.session, booking.id)
-    if row is None:
-        raise NotFound("This session has no record yet.")
+    row = _record_to_change(booking_id)
     care.edit_session_record(db.session, row, actor=current_api_user(), now=now(),
                              changes=body)
     out = _record_out(row)
@@ -219,10 +228,7 @@ def care_edit_session_record(booking_id: int, body: SessionRecordPatch) -> Sessi
           response=SessionRecordOut, status=201, roles=("therapist", "admin"),
           errors=(401, 404, 422))
 def care_amend_session_record(booking_id: int, body: AmendmentIn) -> SessionRecordOut:
-    booking = _visible_booking(booking_id)
-    row = care.session_record_for(db.session, booking.id)
-    if row is None:
-        raise NotFound("This session has no record yet.")
+    row = _record_to_change(booking_id)
     care.amend_session_record(db.session, row, actor=current_api_user(), now=now(),
                               text=body.text)
     out = _record_out(row)

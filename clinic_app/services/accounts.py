@@ -367,14 +367,19 @@ def reset_password(session: Session, raw: str, password: str, now: datetime) -> 
     return user
 
 
+def require_password(user: User, password: str | None, *, field: str = "password",
+                     message: str = "Your password is wrong.") -> None:
+    """The logged-in user's password, asked again before a sensitive change: ValidationFailed
+    (``bad_credentials``, on ``field``) unless it is right."""
+    if not verify_password(user.password_hash, password or ""):
+        raise ValidationFailed(message, code="bad_credentials", fields={field: message})
+
+
 def change_password(
     session: Session, user: User, current: str, new: str, now: datetime
 ) -> None:
-    if not verify_password(user.password_hash, current or ""):
-        raise ValidationFailed(
-            "Your current password is wrong.", code="bad_credentials",
-            fields={"current_password": "Your current password is wrong."},
-        )
+    require_password(user, current, field="current_password",
+                     message="Your current password is wrong.")
     _set_password(user, new)
     _send(session, user, "password_changed", f"user:{user.id}:pw-changed:{now.isoformat()}", now)
 
@@ -383,11 +388,7 @@ def request_email_change(
     session: Session, user: User, new_email: str, password: str, now: datetime
 ) -> None:
     """Send a confirmation link to the new address; nothing changes until it is used."""
-    if not verify_password(user.password_hash, password or ""):
-        raise ValidationFailed(
-            "Your password is wrong.", code="bad_credentials",
-            fields={"password": "Your password is wrong."},
-        )
+    require_password(user, password)
     address = normalise_email(new_email, field="new_email")
     if address == user.email:
         raise ValidationFailed("That is already your address.",

@@ -12,6 +12,7 @@ from datetime import date
 from datetime import datetime
 from datetime import time
 from datetime import timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
@@ -38,6 +39,8 @@ from clinic_app.validation import MAX_PRICE_CENTS
 from clinic_app.validation import date_problem
 from clinic_app.validation import is_iana_zone
 from clinic_app.validation import single_line_problem
+
+Row = TypeVar("Row")
 
 
 def _local_midnight(day: date, tz: ZoneInfo) -> datetime:
@@ -118,12 +121,17 @@ def save_service(
     return service
 
 
+def _by_id(session: Session, model: type[Row], row_id: int, missing: str) -> Row:
+    """The ``model`` row with this id, or NotFound saying ``missing``."""
+    row = session.get(model, row_id)
+    if row is None:
+        raise NotFound(missing)
+    return row
+
+
 def get_service(session: Session, service_id: int) -> Service:
     """The service with this id, or NotFound."""
-    service = session.get(Service, service_id)
-    if service is None:
-        raise NotFound("No such service.")
-    return service
+    return _by_id(session, Service, service_id, "No such service.")
 
 
 # --- rooms ------------------------------------------------------------------------------------
@@ -156,10 +164,7 @@ def save_room(session: Session, room: Room | None, *, name: str, active: bool = 
 
 def get_room(session: Session, room_id: int) -> Room:
     """The room with this id, or NotFound."""
-    room = session.get(Room, room_id)
-    if room is None:
-        raise NotFound("No such room.")
-    return room
+    return _by_id(session, Room, room_id, "No such room.")
 
 
 # --- therapists -------------------------------------------------------------------------------
@@ -177,10 +182,7 @@ def list_therapists(session: Session, *, active_only: bool = False) -> list[Ther
 
 def get_therapist(session: Session, therapist_id: int) -> Therapist:
     """The therapist with this id, or NotFound."""
-    therapist = session.get(Therapist, therapist_id)
-    if therapist is None:
-        raise NotFound("No such therapist.")
-    return therapist
+    return _by_id(session, Therapist, therapist_id, "No such therapist.")
 
 
 def future_bookings(session: Session, therapist: Therapist, now: datetime) -> list[Booking]:
@@ -307,10 +309,7 @@ def add_closure(session: Session, *, start_date: date | None, end_date: date | N
 
 def delete_closure(session: Session, closure_id: int) -> None:
     """Reopen: remove a closure."""
-    closure = session.get(Closure, closure_id)
-    if closure is None:
-        raise NotFound("No such closure.")
-    session.delete(closure)
+    session.delete(_by_id(session, Closure, closure_id, "No such closure."))
     session.flush()
 
 

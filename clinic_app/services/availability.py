@@ -136,7 +136,9 @@ def rules_from(settings: ClinicSettings) -> pure.Rules:
 # The hot-path statements are built once, with bind parameters, and run on the Core
 # connection: building expressions and going through the ORM layer cost more than the
 # SQL itself here (measured with cProfile in bench/availability.py).
-_SERVICE_STMT = (
+# Every service with its active therapists and rooms, one row per (therapist, room) pair;
+# the catalogue loads them all, ``load_service`` one.
+_ALL_SERVICES_STMT = (
     select(
         Service.id,
         Service.name,
@@ -156,8 +158,8 @@ _SERVICE_STMT = (
     )
     .outerjoin(service_rooms, service_rooms.c.service_id == Service.id)
     .outerjoin(Room, and_(Room.id == service_rooms.c.room_id, Room.active.is_(True)))
-    .where(Service.id == bindparam("service_id"))
 )
+_SERVICE_STMT = _ALL_SERVICES_STMT.where(Service.id == bindparam("service_id"))
 
 
 def load_service(session: Session, service_id: int) -> ServiceInfo:
@@ -402,22 +404,6 @@ _SETTINGS_SQL = (
     "SELECT (SELECT stamp FROM catalog_stamp WHERE id = 1), timezone, min_notice_minutes,"
     " horizon_days, slot_step_minutes FROM clinic_settings ORDER BY id LIMIT 1"
 )
-def _all_services_statement() -> Any:
-    """``_SERVICE_STMT`` without its ``service_id`` filter: every service in one query."""
-    return (
-        select(*_SERVICE_STMT.selected_columns)
-        .select_from(Service)
-        .outerjoin(service_therapists, service_therapists.c.service_id == Service.id)
-        .outerjoin(
-            Therapist,
-            and_(Therapist.id == service_therapists.c.therapist_id, Therapist.active.is_(True)),
-        )
-        .outerjoin(service_rooms, service_rooms.c.service_id == Service.id)
-        .outerjoin(Room, and_(Room.id == service_rooms.c.room_id, Room.active.is_(True)))
-    )
-
-
-_ALL_SERVICES_STMT = _all_services_statement()
 _ALL_SCHEDULES_SQL = (
     "SELECT 'w', therapist_id, weekday, effective_from, NULL, NULL, start_time, end_time"
     " FROM weekly_hours"

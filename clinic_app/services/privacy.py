@@ -22,7 +22,6 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from clinic_app.errors import Forbidden
-from clinic_app.errors import ValidationFailed
 from clinic_app.models.accounts import ApiToken
 from clinic_app.models.accounts import OneTimeToken
 from clinic_app.models.accounts import Role
@@ -37,7 +36,6 @@ from clinic_app.models.care import SessionAmendment
 from clinic_app.models.care import SessionRecord
 from clinic_app.models.outbox import OutboxMessage
 from clinic_app.models.outbox import OutboxStatus
-from clinic_app.security import verify_password
 from clinic_app.services import accounts
 from clinic_app.services import audit
 from clinic_app.services import booking as booking_service
@@ -178,9 +176,7 @@ def close_account(session: Session, client: User, password: str,
     ``password`` when the password is wrong.
     """
     _require_client(client)
-    if not verify_password(client.password_hash, password or ""):
-        raise ValidationFailed("Your password is wrong.", code="bad_credentials",
-                               fields={"password": "Your password is wrong."})
+    accounts.require_password(client, password)
     upcoming = list(session.scalars(
         select(Booking).where(Booking.client_id == client.id,
                               Booking.status.in_(booking_service.CANCELLABLE),

@@ -27,7 +27,6 @@ from wtforms.validators import Optional
 
 from clinic_app.auth import log_in
 from clinic_app.auth import log_out
-from clinic_app.errors import DomainError
 from clinic_app.extensions import db
 from clinic_app.services import accounts
 from clinic_app.services import privacy
@@ -36,8 +35,8 @@ from clinic_app.web.forms import ChangeEmailForm
 from clinic_app.web.forms import ChangePasswordForm
 from clinic_app.web.forms import ConfirmForm
 from clinic_app.web.forms import PreferencesForm
-from clinic_app.web.util import apply_error
 from clinic_app.web.util import now
+from clinic_app.web.util import saving
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -82,14 +81,10 @@ def change_details() -> Response | tuple[str, int]:
     """Change the name and phone number (the email has its own confirmation flow)."""
     form = ContactDetailsForm(prefix="cd")
     if form.validate_on_submit():
-        try:
+        with saving(form) as saved:
             profile.update_contact_details(db.session, current_user, name=form.name.data or "",
                                            phone=form.phone.data)
-        except DomainError as exc:
-            db.session.rollback()
-            apply_error(form, exc)
-        else:
-            db.session.commit()
+        if saved:
             flash("Your name and phone number are saved.", "success")
             return redirect(url_for("account.overview"))
     return _page(422, details_form=form)
@@ -100,14 +95,10 @@ def change_details() -> Response | tuple[str, int]:
 def change_password() -> Response | tuple[str, int]:
     form = ChangePasswordForm(prefix="pw")
     if form.validate_on_submit():
-        try:
+        with saving(form) as saved:
             accounts.change_password(db.session, current_user, form.current_password.data or "",
                                      form.password.data or "", now())
-        except DomainError as exc:
-            db.session.rollback()
-            apply_error(form, exc)
-        else:
-            db.session.commit()
+        if saved:
             # Every other session is now invalid; this device gets a new one.
             remember_cookie = current_app.config.get("REMEMBER_COOKIE_NAME", COOKIE_NAME)
             log_in(current_user._get_current_object(),
@@ -122,14 +113,10 @@ def change_password() -> Response | tuple[str, int]:
 def change_email() -> Response | tuple[str, int]:
     form = ChangeEmailForm(prefix="em")
     if form.validate_on_submit():
-        try:
+        with saving(form) as saved:
             accounts.request_email_change(db.session, current_user, form.new_email.data or "",
                                           form.password.data or "", now())
-        except DomainError as exc:
-            db.session.rollback()
-            apply_error(form, exc)
-        else:
-            db.session.commit()
+        if saved:
             flash("We sent a confirmation link to the new address. "
                   "Your email changes when you open it.", "info")
             return redirect(url_for("account.overview"))
@@ -182,15 +169,10 @@ def close() -> Response | tuple[str, int]:
         abort(403)
     form = CloseAccountForm(prefix="close")
     if form.validate_on_submit():
-        try:
+        with saving(form) as saved:
             cancelled = privacy.close_account(db.session, current_user,
                                               form.password.data or "", now())
-        except DomainError as exc:
-            db.session.rollback()
-            apply_error(form, exc)
-        else:
-            count = len(cancelled)
-            db.session.commit()
+        if saved:
             log_out()
-            return render_template("account/closed.html", cancelled=count), 200
+            return render_template("account/closed.html", cancelled=len(cancelled)), 200
     return _page(422, close_form=form)

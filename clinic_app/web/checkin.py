@@ -24,8 +24,8 @@ from clinic_app.scheduling.followup import RED_FLAGS
 from clinic_app.services import care
 from clinic_app.web.fields import CheckboxList
 from clinic_app.web.fields import opts
-from clinic_app.web.util import apply_error
 from clinic_app.web.util import now
+from clinic_app.web.util import saving
 
 bp = Blueprint("checkin", __name__)
 
@@ -93,12 +93,13 @@ def form(token: str):  # type: ignore[no-untyped-def]
             still = page_form.still_sore.data == "yes"
         soreness = page_form.soreness.data
         try:
-            row = care.submit_checkin(
-                db.session, booking, kind=kind,
-                soreness=int(soreness) if soreness not in (None, "", "None") else None,
-                red_flags=page_form.red_flags.data or [],
-                progress=page_form.progress.data or None, still_sore=still, now=now())
-        except Conflict as exc:
+            with saving(page_form, catch=ValidationFailed) as saved:
+                row = care.submit_checkin(
+                    db.session, booking, kind=kind,
+                    soreness=int(soreness) if soreness not in (None, "", "None") else None,
+                    red_flags=page_form.red_flags.data or [],
+                    progress=page_form.progress.data or None, still_sore=still, now=now())
+        except Conflict as exc:  # not a form error: its own page
             db.session.rollback()
             if exc.code == "already_submitted":
                 existing = care.checkin_for(db.session, booking.id, kind)
@@ -106,13 +107,9 @@ def form(token: str):  # type: ignore[no-untyped-def]
                     return _done(booking, existing, status=409, already=True)
             return render_template("checkin/invalid.html", message=exc.message,
                                    expired=False), 409
-        except ValidationFailed as exc:
-            db.session.rollback()
-            apply_error(page_form, exc)
-            status = 422
-        else:
-            db.session.commit()
+        if saved:
             return _done(booking, row)
+        status = 422
     elif page_form.is_submitted():
         status = 422
     session_day = care.local_date(db.session, booking.start_at)

@@ -63,6 +63,8 @@ from clinic_app.web.forms_booking import ConfirmBookingForm
 from clinic_app.web.forms_booking import ReportProblemForm
 from clinic_app.web.util import apply_error
 from clinic_app.web.util import now
+from clinic_app.web.util import safe_next
+from clinic_app.web.util import saving
 
 bp = Blueprint("client", __name__)
 
@@ -711,22 +713,14 @@ def intake() -> Page:
     status = 200
     if form.validate_on_submit():
         answers = {key: getattr(form, key).data for key in form.question_keys}
-        try:
+        with saving(form) as saved:
             care.save_intake(db.session, current_user, answers, now=now())
-        except DomainError as exc:
-            db.session.rollback()
-            from clinic_app.web.util import apply_error
-
-            apply_error(form, exc)
-            status = 422
-        else:
-            db.session.commit()
+        if saved:
             flash("Thank you: your health form is saved. Your therapist will read it before "
                   "your session.", "success")
-            target = request.args.get("next")
-            from clinic_app.web.util import safe_next
-
-            return redirect(safe_next(target) or url_for("client.appointments"))
+            return redirect(safe_next(request.args.get("next"))
+                            or url_for("client.appointments"))
+        status = 422
     elif request.method == "POST":
         status = 422
     return render_template("client/intake.html", form=form, existing=existing), status

@@ -54,6 +54,7 @@ from clinic_app.web.forms_booking import parse_ranges
 from clinic_app.web.forms_booking import split_list
 from clinic_app.web.util import apply_error
 from clinic_app.web.util import now
+from clinic_app.web.util import saving
 
 bp = Blueprint("therapist", __name__)
 
@@ -232,16 +233,12 @@ def time_off_new() -> Page:
     therapist = _me()
     form = TimeOffForm()
     if form.validate_on_submit():
-        try:
+        with saving(form) as saved:
             row = schedule.add_time_off(db.session, therapist, form.start_date.data,
                                         form.end_date.data, form.start_time.data,
                                         form.end_time.data, reason=form.reason.data or "",
                                         now=now())
-        except DomainError as exc:
-            db.session.rollback()
-            apply_error(form, exc)
-        else:
-            db.session.commit()
+        if saved:
             # --- issue 11: list the bookings the time off covers (cancel or keep them) ---
             if row.kind == "off" and covered_bookings(db.session, current_user, kind="time_off",
                                                       item_id=row.id, now=now()).bookings:
@@ -349,14 +346,11 @@ def complete(booking_id: int) -> Page:
     form = SessionRecordForm()
     if form.validate_on_submit():
         record = _record_from_form(form)
-        try:
+        with saving(form) as saved:
             care.complete_session(db.session, b, actor=current_user, now=now(), record=record)
-        except DomainError as exc:
-            db.session.rollback()
-            apply_error(form, exc)
-            b = _my_booking(booking_id)
-            return _booking_page(b, record_form=form, status=exc.status)
-        db.session.commit()
+        if saved.error:
+            return _booking_page(_my_booking(booking_id), record_form=form,
+                                 status=saved.error.status)
         flash("Session completed. The client gets their aftercare email.", "success")
         return redirect(url_for("therapist.booking", booking_id=b.id))
     return _booking_page(b, record_form=form, status=422)
@@ -420,13 +414,9 @@ def no_show(booking_id: int) -> Response:
     b = _my_booking(booking_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    try:
+    with saving() as saved:
         booking_service.mark_no_show(db.session, b, actor=current_user, now=now())
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    else:
-        db.session.commit()
+    if saved:
         flash("Marked as a no-show.", "success")
     return redirect(url_for("therapist.booking", booking_id=booking_id))
 
@@ -437,17 +427,14 @@ def followup(booking_id: int) -> Page:
     b = _my_booking(booking_id)
     form = OverrideForm()
     if form.validate_on_submit():
-        try:
+        with saving(form) as saved:
             care.override_recommendation(db.session, b, actor=current_user,
                                          earliest=form.earliest.data, ideal=form.ideal.data,
                                          latest=form.latest.data, reason=form.reason.data,
                                          now=now())
-        except DomainError as exc:
-            db.session.rollback()
-            apply_error(form, exc)
+        if saved.error:
             return _booking_page(_my_booking(booking_id), override_form=form,
-                                 status=exc.status)
-        db.session.commit()
+                                 status=saved.error.status)
         flash("Follow-up window saved.", "success")
         return redirect(url_for("therapist.booking", booking_id=booking_id))
     return _booking_page(b, override_form=form, status=422)
@@ -459,13 +446,9 @@ def decline(booking_id: int) -> Response:
     b = _my_booking(booking_id)
     if not DeclineForm().validate_on_submit():
         abort(400)
-    try:
+    with saving() as saved:
         booking_service.decline_pending(db.session, b, actor=current_user, now=now())
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    else:
-        db.session.commit()
+    if saved:
         flash("Booking declined; the client has been told.", "success")
     return redirect(request.form.get("back") == "review" and url_for("therapist.review")
                     or url_for("therapist.booking", booking_id=booking_id))
@@ -518,14 +501,10 @@ def confirm_intake(client_id: int) -> Response:
     person = _my_client(client_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    try:
+    with saving() as saved:
         confirmed = booking_service.confirm_pending(db.session, person, actor=current_user,
                                                     now=now())
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-    else:
-        db.session.commit()
+    if saved:
         flash(f"Intake confirmed; {len(confirmed)} booking(s) confirmed and the client told.",
               "success")
     if request.form.get("back") == "review":

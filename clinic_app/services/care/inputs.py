@@ -309,6 +309,11 @@ def _known_red_flags(value: list[str]) -> list[str]:
     return [code for code in followup.RED_FLAGS if code in value]
 
 
+#: Warning signs from the checklist: known codes only, each once, in the checklist's order.
+RedFlags = Annotated[list[str], Field(max_length=len(followup.RED_FLAGS)),
+                     AfterValidator(_known_red_flags)]
+
+
 class CheckInIn(BaseModel):
     """The client's answers; ``kind`` 72h is the "still sore?" follow-up (soreness optional
     there, "still sore" required); the 24 h one needs soreness 0-10."""
@@ -316,9 +321,9 @@ class CheckInIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     soreness: Rating | None = None
-    red_flags: Annotated[list[str], BeforeValidator(lambda v: [] if v in (None, "") else v),
-                         Field(max_length=len(followup.RED_FLAGS)),
-                         AfterValidator(_known_red_flags)] = Field(default_factory=list)
+    # None or "" (a page with no box ticked) is no warning sign.
+    red_flags: Annotated[RedFlags, BeforeValidator(lambda v: [] if v in (None, "") else v)
+                         ] = Field(default_factory=list)
     progress: OptionalProgress = None
     kind: Literal["24h", "72h"] = "24h"
     still_sore: bool | None = None
@@ -339,8 +344,7 @@ class ProblemReportIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    red_flags: Annotated[list[str], Field(min_length=1, max_length=len(followup.RED_FLAGS)),
-                         AfterValidator(_known_red_flags)]
+    red_flags: RedFlags = Field(min_length=1)
 
 
 # --- intake ------------------------------------------------------------------------------------
@@ -370,6 +374,13 @@ IntakeIn = create_model(  # type: ignore[call-overload]
 # --- follow-up override ------------------------------------------------------------------------
 
 
+# earliest <= ideal <= latest: each date's predecessor, and what it says when out of order.
+_WINDOW_ORDER = {
+    "ideal": ("earliest", "The ideal date must not be before the earliest."),
+    "latest": ("ideal", "The latest date must not be before the ideal."),
+}
+
+
 class OverrideIn(BaseModel):
     """The therapist's own follow-up window (dates YYYY-MM-DD, in order) and why."""
 
@@ -382,20 +393,14 @@ class OverrideIn(BaseModel):
     reason: Annotated[str, AfterValidator(single_line)] = Field(min_length=1,
                                                                  max_length=REASON_MAX)
 
-    @field_validator("ideal")
+    @field_validator("ideal", "latest")
     @classmethod
-    def _ideal_after_earliest(cls, value: date, info: ValidationInfo) -> date:
-        first = info.data.get("earliest")
-        if first is not None and value < first:
-            raise ValueError("The ideal date must not be before the earliest.")
-        return value
-
-    @field_validator("latest")
-    @classmethod
-    def _latest_after_ideal(cls, value: date, info: ValidationInfo) -> date:
-        middle = info.data.get("ideal")
-        if middle is not None and value < middle:
-            raise ValueError("The latest date must not be before the ideal.")
+    def _in_order(cls, value: date, info: ValidationInfo) -> date:
+        # Each date against the one before it, when that one parsed.
+        before, message = _WINDOW_ORDER[str(info.field_name)]
+        previous = info.data.get(before)
+        if previous is not None and value < previous:
+            raise ValueError(message)
         return value
 
     def check_bounds(self, *, session_day: date, today: date) -> None:

@@ -29,6 +29,7 @@ Non-essential kinds (prompts, recalls) also need an active recipient who has not
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 from datetime import datetime
 from datetime import timedelta
@@ -55,10 +56,28 @@ ACCOUNT_MAIL_VALID = timedelta(days=1)
 HELD_ACTIONS = (Action.REFER.value, Action.THERAPIST_REVIEW.value)
 
 
-def _booking_of(session: Session, row: OutboxMessage) -> Booking | None:
-    if row.booking_id is None:
-        return None
-    return session.get(Booking, row.booking_id, populate_existing=True)
+_NOT_CANCELLED = tuple(s.value for s in BookingStatus if s is not BookingStatus.CANCELLED)
+
+
+def _booking_for(session: Session, row: OutboxMessage, *, statuses: Collection[str] | None = None,
+                 refused: str = "booking {status}") -> Booking | str:
+    """The row's booking (read afresh), or why the row is retired: the booking is gone, or
+    its status is not one of ``statuses`` (``refused`` says so). A check returns a ``str``
+    as its reason."""
+    booking = (None if row.booking_id is None
+               else session.get(Booking, row.booking_id, populate_existing=True))
+    if booking is None:
+        return "booking gone"
+    if statuses is not None and booking.status not in statuses:
+        return refused.format(status=booking.status)
+    return booking
+
+
+def _completed_booking(session: Session, row: OutboxMessage) -> Booking | str:
+    """As :func:`_booking_for`, for the mail that follows a session (aftercare, check-ins):
+    only once the session was completed."""
+    return _booking_for(session, row, statuses=(BookingStatus.COMPLETED.value,),
+                        refused="booking {status}, not completed")
 
 
 def future_booking_exists(session: Session, client_id: int, now: datetime) -> bool:
@@ -85,11 +104,9 @@ def held_for_review(session: Session, client_id: int) -> str | None:
 
 
 def check_booking_mail(session: Session, row: OutboxMessage, now: datetime) -> str | None:
-    booking = _booking_of(session, row)
-    if booking is None:
-        return "booking gone"
-    if booking.status == BookingStatus.CANCELLED.value:
-        return "booking cancelled"
+    booking = _booking_for(session, row, statuses=_NOT_CANCELLED)
+    if isinstance(booking, str):
+        return booking
     sequence = int((row.params or {}).get("sequence", row.key.split(":")[3]))
     if sequence < booking.sequence:
         return f"superseded by sequence {booking.sequence}"
@@ -99,20 +116,18 @@ def check_booking_mail(session: Session, row: OutboxMessage, now: datetime) -> s
 
 
 def check_cancellation(session: Session, row: OutboxMessage, now: datetime) -> str | None:
-    booking = _booking_of(session, row)
-    if booking is None:
-        return "booking gone"
+    booking = _booking_for(session, row)
+    if isinstance(booking, str):
+        return booking
     if booking.end_at <= now:
         return "the appointment's time has passed"
     return None
 
 
 def check_reminder(session: Session, row: OutboxMessage, now: datetime) -> str | None:
-    booking = _booking_of(session, row)
-    if booking is None:
-        return "booking gone"
-    if booking.status not in m.ACTIVE_UPCOMING:
-        return f"booking {booking.status}"
+    booking = _booking_for(session, row, statuses=m.ACTIVE_UPCOMING)
+    if isinstance(booking, str):
+        return booking
     params = row.params or {}
     written_for = params.get("start") or row.key.split(":", 3)[3]
     if written_for != booking.start_at.isoformat():
@@ -128,22 +143,18 @@ def check_reminder(session: Session, row: OutboxMessage, now: datetime) -> str |
 
 
 def check_aftercare(session: Session, row: OutboxMessage, now: datetime) -> str | None:
-    booking = _booking_of(session, row)
-    if booking is None:
-        return "booking gone"
-    if booking.status != BookingStatus.COMPLETED.value:
-        return f"booking {booking.status}, not completed"
+    booking = _completed_booking(session, row)
+    if isinstance(booking, str):
+        return booking
     if now > booking.end_at + AFTERCARE_VALID:
         return "too late for aftercare"
     return None
 
 
 def check_checkin(session: Session, row: OutboxMessage, now: datetime) -> str | None:
-    booking = _booking_of(session, row)
-    if booking is None:
-        return "booking gone"
-    if booking.status != BookingStatus.COMPLETED.value:
-        return f"booking {booking.status}, not completed"
+    booking = _completed_booking(session, row)
+    if isinstance(booking, str):
+        return booking
     kind = "24h" if row.kind == m.CHECKIN_24H else "72h"
     answered = session.scalar(select(CheckIn.id).where(CheckIn.booking_id == booking.id,
                                                        CheckIn.kind == kind))
@@ -155,21 +166,21 @@ def check_checkin(session: Session, row: OutboxMessage, now: datetime) -> str | 
     return None
 
 
-def _invitation_blocked(session: Session, booking: Booking | None,
-                        now: datetime) -> str | None:
-    """Why not to invite a client to book (prompts and recalls), or None."""
-    if booking is None:
-        return "booking gone"
+def _invitation_booking(session: Session, row: OutboxMessage, now: datetime) -> Booking | str:
+    """The booking a prompt or recall was written after, or why not to invite the client to
+    book (as :func:`_booking_for`)."""
+    booking = _booking_for(session, row)
+    if isinstance(booking, str):
+        return booking
     if future_booking_exists(session, booking.client_id, now):
         return "a future booking exists"
-    return held_for_review(session, booking.client_id)
+    return held_for_review(session, booking.client_id) or booking
 
 
 def check_prompt(session: Session, row: OutboxMessage, now: datetime) -> str | None:
-    booking = _booking_of(session, row)
-    blocked = _invitation_blocked(session, booking, now)
-    if blocked or booking is None:
-        return blocked
+    booking = _invitation_booking(session, row, now)
+    if isinstance(booking, str):
+        return booking
     current = current_recommendation(session, booking.client_id)
     written_for = (row.params or {}).get("ideal")
     if (current is None or current.booking_id != booking.id or current.ideal is None
@@ -181,10 +192,9 @@ def check_prompt(session: Session, row: OutboxMessage, now: datetime) -> str | N
 
 
 def check_recall(session: Session, row: OutboxMessage, now: datetime) -> str | None:
-    booking = _booking_of(session, row)
-    blocked = _invitation_blocked(session, booking, now)
-    if blocked or booking is None:
-        return blocked
+    booking = _invitation_booking(session, row, now)
+    if isinstance(booking, str):
+        return booking
     later = session.scalar(
         select(Booking.id).where(
             Booking.client_id == booking.client_id,
@@ -207,7 +217,8 @@ def check_agenda(session: Session, row: OutboxMessage, now: datetime) -> str | N
 
 
 def check_red_flag_alert(session: Session, row: OutboxMessage, now: datetime) -> str | None:
-    return "booking gone" if _booking_of(session, row) is None else None
+    booking = _booking_for(session, row)
+    return booking if isinstance(booking, str) else None
 
 
 def check_account_mail(session: Session, row: OutboxMessage, now: datetime) -> str | None:
