@@ -54,6 +54,11 @@ def _address_key() -> str:
     return "sign-in-link:" + (request.form.get("email") or "").strip().lower()[:254]
 
 
+def _next() -> str | None:
+    """``?next=`` when it is a same-site path (checked on every page that carries it)."""
+    return safe_next(request.args.get("next"))
+
+
 def home_for(user: User) -> str:
     """Where a user lands after logging in: their role's main page."""
     if user.role == "admin":
@@ -66,6 +71,8 @@ def home_for(user: User) -> str:
 @bp.route("/signup", methods=["GET", "POST"])
 @limiter.limit(_ip_limit, methods=["POST"])
 def signup() -> str | Response:
+    """Create a client account. A ``?next=`` (from the log-in page) rides along in the
+    verification email's link and then through the first log-in."""
     form = SignupForm()
     if form.validate_on_submit():
         try:
@@ -77,6 +84,7 @@ def signup() -> str | Response:
                 phone=form.phone.data or None,
                 consent=bool(form.consent.data),
                 now=now(),
+                next_path=_next(),
             )
         except DomainError as exc:
             db.session.rollback()
@@ -84,8 +92,9 @@ def signup() -> str | Response:
         else:
             db.session.commit()
             return render_template("auth/check_email.html", message=SENT_MESSAGE,
-                                   heading="Confirm your email")
-    return render_template("auth/signup.html", form=form), (422 if form.errors else 200)
+                                   heading="Confirm your email", next=_next())
+    return render_template("auth/signup.html", form=form, next=_next()), \
+        (422 if form.errors else 200)
 
 
 @bp.get("/verify/<token>")
@@ -111,7 +120,7 @@ def verify(token: str) -> str | Response:
         return redirect(url_for("client.book_times", service_id=service_id,
                                 day=start.astimezone(clinic_zone(db.session)).date()))
     flash("Your email is confirmed. You can log in now.", "success")
-    return redirect(url_for("auth.login"))
+    return redirect(url_for("auth.login", next=_next()))
 
 
 @bp.route("/verify/resend", methods=["GET", "POST"])
@@ -119,10 +128,11 @@ def verify(token: str) -> str | Response:
 def resend_verification() -> str | Response:
     form = EmailOnlyForm()
     if form.validate_on_submit():
-        accounts.resend_verification(db.session, form.email.data or "", now())
+        accounts.resend_verification(db.session, form.email.data or "", now(),
+                                     next_path=_next())
         db.session.commit()
         return render_template("auth/check_email.html", message=SENT_MESSAGE,
-                               heading="Check your email")
+                               heading="Check your email", next=_next())
     return render_template("auth/email_only.html", form=form, heading="Send the link again",
                            button="Send link")
 
@@ -151,10 +161,11 @@ def login() -> str | Response | tuple[str, int]:
             status = 401
         else:
             log_in(user, remember=bool(form.remember.data))
-            return redirect(safe_next(request.args.get("next")) or home_for(user))
+            return redirect(_next() or home_for(user))
     elif request.method == "POST":
         status = 422
-    return render_template("auth/login.html", form=form, offer_link=offer_link), status
+    return render_template("auth/login.html", form=form, offer_link=offer_link,
+                           next=_next()), status
 
 
 @bp.route("/login/link", methods=["GET", "POST"])

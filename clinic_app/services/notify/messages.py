@@ -316,7 +316,7 @@ def render_red_flag_alert(session: Session, row: OutboxMessage, now: datetime) -
 
 def render_account_mail(session: Session, row: OutboxMessage, now: datetime) -> Outgoing:
     """Verification, reset, invitation and the other account emails (``params`` carry
-    the link's token and, for a change of address, the new one)."""
+    the link's token, for a change of address the new one, and the page to go on to)."""
     params = row.params or {}
     return render(row.kind, session, row, user=_recipient(session, row),
-                  **{k: v for k, v in params.items() if k in ("token", "new_email")})
+                  **{k: v for k, v in params.items() if k in ("token", "new_email", "next")})
