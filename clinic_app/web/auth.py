@@ -59,6 +59,19 @@ def _next() -> str | None:
     return safe_next(request.args.get("next"))
 
 
+def _finish_log_in(user: User, *, remember: bool = False, to: str | None = None,
+                   message: str | None = None, category: str = "success") -> Response:
+    """Every way in ends here (password, emailed sign-in link, verification that books a
+    held slot, accepted invitation): this device's log-in session is the user's now (any
+    other user's on it is closed first; ``log_in`` opens the server-side row and rotates
+    the CSRF secret), then on to ``to``, else the checked ``?next=``, else their home."""
+    log_out()
+    log_in(user, remember=remember)
+    if message:
+        flash(message, category)
+    return redirect(to or _next() or home_for(user))
+
+
 def home_for(user: User) -> str:
     """Where a user lands after logging in: their role's main page."""
     if user.role == "admin":
@@ -109,16 +122,16 @@ def verify(token: str) -> str | Response:
     db.session.commit()
     if booking is not None:
         # The link proved the address and the hold was theirs: log in and show the booking.
-        log_in(user)
-        flash("Your email is confirmed and your appointment is booked.", "success")
-        return redirect(url_for("client.booking_done", booking_id=booking.id))
+        return _finish_log_in(
+            user, to=url_for("client.booking_done", booking_id=booking.id),
+            message="Your email is confirmed and your appointment is booked.")
     if lost is not None:
-        log_in(user)
         service_id, start = lost
-        flash("Your email is confirmed, but the time held for you has expired. "
-              "Here are the nearest free times.", "warning")
-        return redirect(url_for("client.book_times", service_id=service_id,
-                                day=start.astimezone(clinic_zone(db.session)).date()))
+        return _finish_log_in(
+            user, to=url_for("client.book_times", service_id=service_id,
+                             day=start.astimezone(clinic_zone(db.session)).date()),
+            message="Your email is confirmed, but the time held for you has expired. "
+                    "Here are the nearest free times.", category="warning")
     flash("Your email is confirmed. You can log in now.", "success")
     return redirect(url_for("auth.login", next=_next()))
 
@@ -160,8 +173,7 @@ def login() -> str | Response | tuple[str, int]:
             form.form_errors.append(exc.message)
             status = 401
         else:
-            log_in(user, remember=bool(form.remember.data))
-            return redirect(_next() or home_for(user))
+            return _finish_log_in(user, remember=bool(form.remember.data))
     elif request.method == "POST":
         status = 422
     return render_template("auth/login.html", form=form, offer_link=offer_link,
@@ -196,10 +208,7 @@ def sign_in_link(token: str) -> str | Response | tuple[str, int]:
         except DomainError as exc:
             db.session.rollback()
             return render_template("auth/token_problem.html", message=exc.message), 400
-        log_out()  # whoever was logged in on this device, it is the link's owner now
-        log_in(user)
-        flash("You are logged in.", "success")
-        return redirect(home_for(user))
+        return _finish_log_in(user, message="You are logged in.")
     if accounts.peek_token(db.session, token, "sign_in", now()) is None:
         return render_template("auth/token_problem.html",
                                message="This sign-in link is not valid any more. "
@@ -263,9 +272,8 @@ def accept_invite(token: str) -> str | Response | tuple[str, int]:
             db.session.rollback()
             apply_error(form, exc)
         else:
-            log_in(user)
-            flash("Welcome! Your password is set.", "success")
-            return redirect(home_for(user))
+            return _finish_log_in(user, to=home_for(user),
+                                  message="Welcome! Your password is set.")
     return render_template("auth/new_password.html", form=form,
                            heading="Set your password"), \
         (422 if form.errors or form.form_errors else 200)
