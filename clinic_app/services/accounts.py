@@ -131,11 +131,18 @@ def _rehearse_send(session: Session, address: str, kind: str, now: datetime) -> 
         savepoint.rollback()
 
 
-def send_verification(session: Session, user: User, now: datetime) -> None:
+def _next_param(next_path: str | None) -> dict[str, str]:
+    """The page to continue to after the email's link, for the email to carry (the caller
+    has checked that it is a same-site path; the pages check it again when it comes back)."""
+    return {"next": next_path} if next_path else {}
+
+
+def send_verification(session: Session, user: User, now: datetime, *,
+                      next_path: str | None = None) -> None:
     raw = issue_token(session, user, "verify", now)
     session.flush()
     _send(session, user, "verify_email", f"user:{user.id}:verify:{token_hash(raw)[:16]}", now,
-          token=raw)
+          token=raw, **_next_param(next_path))
 
 
 def signup(
@@ -148,11 +155,14 @@ def signup(
     phone: str | None = None,
     consent: bool = True,
     hold_id: int | None = None,
+    next_path: str | None = None,
 ) -> User | None:
     """Register a client and send the verification email.
 
     If the address is taken, the owner gets a "you already have an account"
     email instead and the caller gets the same answer (None instead of a user).
+    ``next_path`` (a same-site path the visitor was on their way to) rides along in either
+    email's link, so verifying and the first log-in end there.
     With ``hold_id`` (a visitor's live sign-up hold, issue 12.8) the hold is attached to the
     new account and verifying the email books it (:func:`book_held_slot`); an unknown or
     taken hold raises NotFound ``hold_not_found``, an expired one HoldExpired (409).
@@ -187,7 +197,8 @@ def signup(
     existing = find_user(session, address)
     if existing is not None:
         _send(session, existing, "account_exists",
-              f"user:{existing.id}:account-exists:{now.isoformat()}", now)
+              f"user:{existing.id}:account-exists:{now.isoformat()}", now,
+              **_next_param(next_path))
         return None
     user = User(
         email=address,
@@ -203,7 +214,7 @@ def signup(
     if hold_id is not None:
         holds.claim_hold(session, hold_id, client_id=user.id, purpose=HoldPurpose.SIGNUP.value,
                          now=now)
-    send_verification(session, user, now)
+    send_verification(session, user, now, next_path=next_path)
     return user
 
 
@@ -233,15 +244,17 @@ def verify_email(session: Session, raw: str, now: datetime) -> User:
     return user
 
 
-def resend_verification(session: Session, email: str, now: datetime) -> None:
-    """Same answer whoever asks; only an unverified account gets a new link."""
+def resend_verification(session: Session, email: str, now: datetime, *,
+                        next_path: str | None = None) -> None:
+    """Same answer whoever asks; only an unverified account gets a new link (carrying
+    ``next_path``, as :func:`signup`'s does)."""
     try:
         address = normalise_email(email)
     except ValidationFailed:
         return
     user = find_user(session, address)
     if user is not None and user.email_verified_at is None and user.is_active:
-        send_verification(session, user, now)
+        send_verification(session, user, now, next_path=next_path)
 
 
 def authenticate(session: Session, email: str, password: str, now: datetime) -> User:

@@ -52,6 +52,7 @@ from clinic_app.services.notify import send_rules
 from clinic_app.services.notify.events import checkin_due
 from clinic_app.services.notify.events import intent
 from clinic_app.services.notify.links import absolute
+from clinic_app.services.notify.links import report_link
 from clinic_app.services.settings import get_settings
 
 log = logging.getLogger("clinic_app.worker")
@@ -332,7 +333,7 @@ def render_checkin(session: Session, row: OutboxMessage, now: datetime) -> Outgo
     return m.render(f"checkin_{kind}", session, row, person=booking.client,
                     appt=m.booking_view(booking, m.zone_of(get_settings(session))),
                     link=absolute("checkin.form", token=care.checkin_token(booking, kind)),
-                    red_flags=list(RED_FLAGS.values()), report_url=m.report_url(booking))
+                    red_flags=list(RED_FLAGS.values()), report_url=report_link(booking))
 
 
 register_kind(m.CHECKIN_24H, check=send_rules.check_checkin, render=render_checkin)

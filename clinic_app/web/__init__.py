@@ -13,6 +13,7 @@ def register_web(app: Flask) -> None:
     from clinic_app.web import calendar
     from clinic_app.web import checkin
     from clinic_app.web import client
+    from clinic_app.web import client_links
     from clinic_app.web import clients
     from clinic_app.web import dev
     from clinic_app.web import main
@@ -21,6 +22,6 @@ def register_web(app: Flask) -> None:
     from clinic_app.web import therapist
     from clinic_app.web import waitlist
 
-    for module in (main, auth, account, dev, client, therapist, admin, admin_outbox, checkin,
-                   calendar, notify, staff_calendar, clients, waitlist):
+    for module in (main, auth, account, dev, client, client_links, therapist, admin,
+                   admin_outbox, checkin, calendar, notify, staff_calendar, clients, waitlist):
         app.register_blueprint(module.bp)

@@ -54,6 +54,24 @@ def _address_key() -> str:
     return "sign-in-link:" + (request.form.get("email") or "").strip().lower()[:254]
 
 
+def _next() -> str | None:
+    """``?next=`` when it is a same-site path (checked on every page that carries it)."""
+    return safe_next(request.args.get("next"))
+
+
+def _finish_log_in(user: User, *, remember: bool = False, to: str | None = None,
+                   message: str | None = None, category: str = "success") -> Response:
+    """Every way in ends here (password, emailed sign-in link, verification that books a
+    held slot, accepted invitation): this device's log-in session is the user's now (any
+    other user's on it is closed first; ``log_in`` opens the server-side row and rotates
+    the CSRF secret), then on to ``to``, else the checked ``?next=``, else their home."""
+    log_out()
+    log_in(user, remember=remember)
+    if message:
+        flash(message, category)
+    return redirect(to or _next() or home_for(user))
+
+
 def home_for(user: User) -> str:
     """Where a user lands after logging in: their role's main page."""
     if user.role == "admin":
@@ -66,6 +84,8 @@ def home_for(user: User) -> str:
 @bp.route("/signup", methods=["GET", "POST"])
 @limiter.limit(_ip_limit, methods=["POST"])
 def signup() -> str | Response:
+    """Create a client account. A ``?next=`` (from the log-in page) rides along in the
+    verification email's link and then through the first log-in."""
     form = SignupForm()
     if form.validate_on_submit():
         try:
@@ -77,6 +97,7 @@ def signup() -> str | Response:
                 phone=form.phone.data or None,
                 consent=bool(form.consent.data),
                 now=now(),
+                next_path=_next(),
             )
         except DomainError as exc:
             db.session.rollback()
@@ -84,8 +105,9 @@ def signup() -> str | Response:
         else:
             db.session.commit()
             return render_template("auth/check_email.html", message=SENT_MESSAGE,
-                                   heading="Confirm your email")
-    return render_template("auth/signup.html", form=form), (422 if form.errors else 200)
+                                   heading="Confirm your email", next=_next())
+    return render_template("auth/signup.html", form=form, next=_next()), \
+        (422 if form.errors else 200)
 
 
 @bp.get("/verify/<token>")
@@ -100,18 +122,18 @@ def verify(token: str) -> str | Response:
     db.session.commit()
     if booking is not None:
         # The link proved the address and the hold was theirs: log in and show the booking.
-        log_in(user)
-        flash("Your email is confirmed and your appointment is booked.", "success")
-        return redirect(url_for("client.booking_done", booking_id=booking.id))
+        return _finish_log_in(
+            user, to=url_for("client.booking_done", booking_id=booking.id),
+            message="Your email is confirmed and your appointment is booked.")
     if lost is not None:
-        log_in(user)
         service_id, start = lost
-        flash("Your email is confirmed, but the time held for you has expired. "
-              "Here are the nearest free times.", "warning")
-        return redirect(url_for("client.book_times", service_id=service_id,
-                                day=start.astimezone(clinic_zone(db.session)).date()))
+        return _finish_log_in(
+            user, to=url_for("client.book_times", service_id=service_id,
+                             day=start.astimezone(clinic_zone(db.session)).date()),
+            message="Your email is confirmed, but the time held for you has expired. "
+                    "Here are the nearest free times.", category="warning")
     flash("Your email is confirmed. You can log in now.", "success")
-    return redirect(url_for("auth.login"))
+    return redirect(url_for("auth.login", next=_next()))
 
 
 @bp.route("/verify/resend", methods=["GET", "POST"])
@@ -119,10 +141,11 @@ def verify(token: str) -> str | Response:
 def resend_verification() -> str | Response:
     form = EmailOnlyForm()
     if form.validate_on_submit():
-        accounts.resend_verification(db.session, form.email.data or "", now())
+        accounts.resend_verification(db.session, form.email.data or "", now(),
+                                     next_path=_next())
         db.session.commit()
         return render_template("auth/check_email.html", message=SENT_MESSAGE,
-                               heading="Check your email")
+                               heading="Check your email", next=_next())
     return render_template("auth/email_only.html", form=form, heading="Send the link again",
                            button="Send link")
 
@@ -150,11 +173,11 @@ def login() -> str | Response | tuple[str, int]:
             form.form_errors.append(exc.message)
             status = 401
         else:
-            log_in(user, remember=bool(form.remember.data))
-            return redirect(safe_next(request.args.get("next")) or home_for(user))
+            return _finish_log_in(user, remember=bool(form.remember.data))
     elif request.method == "POST":
         status = 422
-    return render_template("auth/login.html", form=form, offer_link=offer_link), status
+    return render_template("auth/login.html", form=form, offer_link=offer_link,
+                           next=_next()), status
 
 
 @bp.route("/login/link", methods=["GET", "POST"])
@@ -185,10 +208,7 @@ def sign_in_link(token: str) -> str | Response | tuple[str, int]:
         except DomainError as exc:
             db.session.rollback()
             return render_template("auth/token_problem.html", message=exc.message), 400
-        log_out()  # whoever was logged in on this device, it is the link's owner now
-        log_in(user)
-        flash("You are logged in.", "success")
-        return redirect(home_for(user))
+        return _finish_log_in(user, message="You are logged in.")
     if accounts.peek_token(db.session, token, "sign_in", now()) is None:
         return render_template("auth/token_problem.html",
                                message="This sign-in link is not valid any more. "
@@ -252,9 +272,8 @@ def accept_invite(token: str) -> str | Response | tuple[str, int]:
             db.session.rollback()
             apply_error(form, exc)
         else:
-            log_in(user)
-            flash("Welcome! Your password is set.", "success")
-            return redirect(home_for(user))
+            return _finish_log_in(user, to=home_for(user),
+                                  message="Welcome! Your password is set.")
     return render_template("auth/new_password.html", form=form,
                            heading="Set your password"), \
         (422 if form.errors or form.form_errors else 200)

@@ -8,6 +8,7 @@ booking on a client's behalf.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import UTC
@@ -43,7 +44,6 @@ from clinic_app.models.schedule import Therapist
 from clinic_app.scheduling.availability import Slot
 from clinic_app.services import accounts
 from clinic_app.services import booking as booking_service
-from clinic_app.services import booking_links
 from clinic_app.services import holds
 from clinic_app.services.booking import initial_status_for
 from clinic_app.services.booking_access import get_booking_for
@@ -290,9 +290,9 @@ def _my_booking(booking_id: int) -> Booking:
     return get_booking_for(db.session, booking_id, current_user)
 
 
-def _is_late(b: Booking) -> bool:
-    cutoff = timedelta(hours=get_settings(db.session).cancel_cutoff_hours)
-    return b.start_at - now() < cutoff
+def is_late(b: Booking) -> bool:
+    """Inside the cancellation cutoff now (the booking service's rule, the clinic's hours)."""
+    return booking_service.is_late(b, now(), get_settings(db.session).cancel_cutoff_hours)
 
 
 def _has_intake(user: Any) -> bool:
@@ -487,50 +487,6 @@ def _signup_and_hold(service_id: int) -> Page:
     ), status
 
 
-def _linked_booking(token: str) -> tuple[Booking, str]:
-    """The booking a signed email link names and the link's purpose (issue 12.3)."""
-    secret = current_app.config["SECRET_KEY"]
-    try:
-        return booking_links.booking_for_token(db.session, secret, token, "view", now()), "view"
-    except booking_links.LinkDead:
-        return (booking_links.booking_for_token(db.session, secret, token, "cancel", now()),
-                "cancel")
-
-
-@bp.route("/b/<token>", methods=["GET", "POST"])
-def booking_link(token: str) -> Page:
-    """A booking email's link: see the appointment and cancel it without logging in."""
-    try:
-        b, purpose = _linked_booking(token)
-    except booking_links.LinkDead as exc:
-        return render_template("auth/token_problem.html", message=exc.message, form=None), 410
-    form = CancelForm()
-    status = 200
-    if request.method == "POST":
-        if purpose != "cancel":
-            abort(405)
-        if form.validate_on_submit():
-            try:
-                booking_service.cancel(db.session, b, actor=b.client, now=now(),
-                                       reason=(form.reason.data or "").strip())
-            except DomainError as exc:
-                db.session.rollback()
-                form.form_errors.append(exc.message)
-                status = exc.status
-            else:
-                db.session.commit()
-                return render_template("client/link_cancelled.html", b=b)
-        else:
-            status = 422
-    secret = current_app.config["SECRET_KEY"]
-    return render_template(
-        "client/link_booking.html", b=b, form=form, late=_is_late(b),
-        settings=get_settings(db.session), purpose=purpose,
-        cancel_url=url_for("client.booking_link",
-                           token=booking_links.make_token(secret, b, "cancel")),
-    ), status
-
-
 @bp.get("/appointments/<int:booking_id>/done")
 @roles_required("client")
 def booking_done(booking_id: int) -> str:
@@ -578,7 +534,7 @@ def appointments() -> str:
 def appointment(booking_id: int) -> str:
     """One booking: details, add to calendar, cancel (with the late warning), reschedule."""
     b = _my_booking(booking_id)
-    return render_template("client/appointment.html", b=b, late=_is_late(b),
+    return render_template("client/appointment.html", b=b, late=is_late(b),
                            form=CancelForm(), settings=get_settings(db.session),
                            can_report=report_window_open(b, now()))
 
@@ -586,21 +542,28 @@ def appointment(booking_id: int) -> str:
 @bp.route("/appointments/<int:booking_id>/report", methods=["GET", "POST"])
 @roles_required("client")
 def report_problem(booking_id: int) -> Page:
-    """Report a problem after a session (the red-flag checklist), within 14 days of it.
+    """Report a problem after a session (the red-flag checklist), within 14 days of it."""
+    b = _my_booking(booking_id)
+    return report_page(b, back_url=url_for("client.appointment", booking_id=b.id))
+
+
+def report_page(b: Booking, *, back_url: str | None) -> Page:
+    """The red-flag form about ``b`` and its effect: the logged-in page and the signed link
+    from a post-session email (``web.client_links``) are this one page.
 
     Acts like a red-flag check-in (the therapist is alerted, booking is paused) and ends
-    on the same advice page. Outside the window the page says so (409 for a POST).
+    on the same advice page. Outside the care service's window (``report_window_open``)
+    the page says so (409 for a POST, the service's answer).
     """
-    b = _my_booking(booking_id)
     form = ReportProblemForm()
     status = 200
+    moment = now()
     if form.validate_on_submit():
         try:
             report = store_problem_report(db.session, b, red_flags=form.red_flags.data,
-                                          now=now())
+                                          now=moment)
         except DomainError as exc:
             db.session.rollback()
-            b = _my_booking(booking_id)
             apply_error(form, exc)
             status = exc.status
         else:
@@ -610,10 +573,9 @@ def report_problem(booking_id: int) -> Page:
                                    seek_care=SEEK_CARE_TEXT, rec=None)
     elif form.is_submitted():
         status = 422
-    moment = now()
     return render_template("client/report.html", b=b, form=form,
                            window_open=report_window_open(b, moment),
-                           not_started=moment < b.start_at,
+                           not_started=moment < b.start_at, back_url=back_url,
                            clinic_phone=get_settings(db.session).phone), status
 
 
@@ -626,7 +588,7 @@ def cancel(booking_id: int) -> Page:
     b = _my_booking(booking_id)
     form = CancelForm()
     if not form.validate_on_submit():
-        return render_template("client/appointment.html", b=b, late=_is_late(b), form=form,
+        return render_template("client/appointment.html", b=b, late=is_late(b), form=form,
                                settings=get_settings(db.session)), 422
     try:
         cancel_booking(db.session, b, actor=current_user, now=now(),
@@ -635,7 +597,7 @@ def cancel(booking_id: int) -> Page:
         db.session.rollback()
         form.form_errors.append(exc.message)
         b = _my_booking(booking_id)
-        return render_template("client/appointment.html", b=b, late=_is_late(b), form=form,
+        return render_template("client/appointment.html", b=b, late=is_late(b), form=form,
                                settings=get_settings(db.session)), exc.status
     db.session.commit()
     flash("Your appointment is cancelled. We have emailed you a confirmation.", "success")
@@ -649,48 +611,72 @@ def reschedule(booking_id: int) -> Page:
     b = _my_booking(booking_id)
     if b.status not in (BookingStatus.BOOKED.value, BookingStatus.PENDING.value):
         abort(404)
-    therapist_id = therapist_choice(request.args.get("therapist"), default=b.therapist_id)
-    picker = build_picker(b.service_id, therapist_id, exclude_booking_id=b.id)
-    key = therapist_id or "any"
-    return render_template(
-        "client/reschedule.html", b=b, picker=picker, therapist_id=therapist_id,
-        therapists=[t for t in b.service.therapists if t.active],
-        day_url=lambda first, day: url_for("client.reschedule", booking_id=b.id,
-                                           therapist=key, first=first, day=day),
-        time_url=lambda slot: url_for("client.reschedule_confirm", booking_id=b.id,
-                                      start=slot.start.isoformat(),
-                                      therapist=slot.therapist_id),
-    )
+    return reschedule_page(
+        b, keep_url=url_for("client.appointment", booking_id=b.id),
+        page_url=lambda **query: url_for("client.reschedule", booking_id=b.id, **query),
+        confirm_url=lambda **query: url_for("client.reschedule_confirm", booking_id=b.id,
+                                            **query))
 
 
 @bp.route("/appointments/<int:booking_id>/reschedule/confirm", methods=["GET", "POST"])
 @roles_required("client")
 def reschedule_confirm(booking_id: int) -> Page:
     """Confirm the new time (GET shows it, POST moves the booking)."""
-    from clinic_app.services.booking import reschedule as move_booking
-
     b = _my_booking(booking_id)
+
+    def moved(b: Booking) -> Response:
+        flash("Your appointment has moved. We have emailed you the new time.", "success")
+        return redirect(url_for("client.appointment", booking_id=b.id))
+
+    return reschedule_confirm_page(
+        b, actor=current_user, moved=moved,
+        back_url=url_for("client.reschedule", booking_id=b.id))
+
+
+def reschedule_page(b: Booking, *, page_url: Callable[..., str],
+                    confirm_url: Callable[..., str], keep_url: str) -> str:
+    """The picker for moving ``b``: its service, its therapist unless ``?therapist=`` says
+    otherwise. The logged-in page and the email's signed link (``web.client_links``) are this
+    one page; they differ only in their URLs (``page_url(**query)`` for this page,
+    ``confirm_url(**query)`` for the confirm step, ``keep_url`` to leave it as it is)."""
+    therapist_id = therapist_choice(request.args.get("therapist"), default=b.therapist_id)
+    picker = build_picker(b.service_id, therapist_id, exclude_booking_id=b.id)
+    key = therapist_id or "any"
+    return render_template(
+        "client/reschedule.html", b=b, picker=picker, therapist_id=therapist_id,
+        therapists=[t for t in b.service.therapists if t.active], keep_url=keep_url,
+        late=is_late(b), settings=get_settings(db.session),
+        day_url=lambda first, day: page_url(therapist=key, first=first, day=day),
+        time_url=lambda slot: confirm_url(start=slot.start.isoformat(),
+                                          therapist=slot.therapist_id),
+    )
+
+
+def reschedule_confirm_page(b: Booking, *, actor: Any, moved: Callable[[Booking], Response],
+                            back_url: str) -> Page:
+    """Confirm the new time of ``b`` (GET shows it, POST moves it through
+    ``services.booking.reschedule`` as ``actor``, so every rule applies: notice, cutoff,
+    the slot still free). ``moved(b)`` answers a successful move; a refusal shows the
+    service's message on the page with its status (409 for a time taken meanwhile)."""
     start = parse_start(request.values.get("start"))
     therapist_id = therapist_choice(request.values.get("therapist"))
     form = ConfirmForm()
     status = 200
     if request.method == "POST" and form.validate_on_submit():
         try:
-            move_booking(db.session, b, new_start=start, actor=current_user, now=now(),
-                         therapist_id=therapist_id)
+            booking_service.reschedule(db.session, b, new_start=start, actor=actor,
+                                       now=now(), therapist_id=therapist_id)
         except DomainError as exc:
             db.session.rollback()
             form.form_errors.append(exc.message)
             status = exc.status
-            b = _my_booking(booking_id)
         else:
             db.session.commit()
-            flash("Your appointment has moved. We have emailed you the new time.", "success")
-            return redirect(url_for("client.appointment", booking_id=b.id))
+            return moved(b)
     new_therapist = db.session.get(Therapist, therapist_id) if therapist_id else b.therapist
     return render_template("client/reschedule_confirm.html", b=b, start=start, form=form,
                            new_therapist=new_therapist, therapist_id=therapist_id,
-                           late=_is_late(b)), status
+                           back_url=back_url), status
 
 
 # --- intake -----------------------------------------------------------------------------------

@@ -77,7 +77,7 @@ def test_new_client_books_and_verifies_in_one_flow_at_phone_width(site, new_page
 
     # Cancel from the confirmation email's link in a fresh browser: no log-in (issue 12.3).
     view_links = [u for u in site.links_to("nina@example.com", "/b/")]
-    assert len(view_links) == 2  # view and cancel
+    assert len(view_links) == 3  # view, reschedule and cancel
     stranger = new_page(viewport=PHONE, is_mobile=True, has_touch=True)
     stranger.goto(view_links[0])
     expect(stranger.get_by_text(re.compile("Tuesday 24 November 2026, 10:00"))).to_be_visible()

@@ -19,6 +19,7 @@ from clinic_app.errors import Conflict
 from clinic_app.errors import ValidationFailed
 from clinic_app.models import OutboxMessage
 from clinic_app.models import ProblemReport
+from clinic_app.services import booking_links
 from clinic_app.services import care
 from clinic_app.services import privacy
 from clinic_app.worker import plan_due_messages_job
@@ -319,23 +320,104 @@ def test_report_page_is_the_clients_own(app, db, client, clinic, session_done):
 # --- the post-session emails -------------------------------------------------------------------
 
 
-def test_aftercare_and_check_in_emails_link_to_the_report_page(app, db, client, clinic,
-                                                               mailbox, clock):
+def _report_links(app, clinic, mailbox, clock):
+    """A recorded Monday session, the clock 25 h after it, and the "report a problem" link of
+    each post-session email (aftercare, 24 h check-in)."""
     booking, _ = recorded_session(app, clinic, MON)
     clock.set(booking.end_at + timedelta(hours=25))
     run_job(plan_due_messages_job, app)
     mailbox.deliver()
     mine = mailbox.messages(clinic.client.email)
-    subjects = {m["Subject"] for m in mine}
-    assert {"After your session: looking after yourself",
-            "How are you feeling after your session?"} <= subjects
+    found = {}
     for subject in ("After your session: looking after yourself",
                     "How are you feeling after your session?"):
         message = next(m for m in mine if m["Subject"] == subject)
-        links = [u for u in re.findall(r"https?://\S+", mailbox.text(message))
-                 if u.endswith(f"/appointments/{booking.id}/report")]
-        assert links, subject
+        text = mailbox.text(message)
+        (link,) = re.findall(r"https?://\S+/report(?=\s)", text)
         html = message.get_body(preferencelist=("html",)).get_content()
-        assert f"/appointments/{booking.id}/report" in html and "Report a problem" in html
-    login(client, clinic.client)
-    assert client.get(path_of(links[0])).status_code == 200
+        assert path_of(link) in html and "Report a problem" in html
+        found[subject] = path_of(link)
+    return booking, found
+
+
+def test_post_session_emails_carry_a_signed_report_link(app, db, client, clinic, mailbox,
+                                                        clock):
+    booking, links = _report_links(app, clinic, mailbox, clock)
+    for path in links.values():
+        # Signed, not the logged-in page: no booking id in the address, no log-in needed.
+        assert path.startswith("/b/") and f"/appointments/{booking.id}" not in path
+        page = client.get(path)
+        assert page.status_code == 200, path
+        text = page.get_data(as_text=True)
+        assert "Report a problem" in text and 'value="fever"' in text
+        assert "Send the report" in text
+
+
+def test_report_through_the_link_acts_like_a_red_flag_check_in(app, db, client, clinic,
+                                                               mailbox, clock):
+    booking, links = _report_links(app, clinic, mailbox, clock)
+    path = links["After your session: looking after yourself"]
+    empty = client.post(path, data={})
+    assert empty.status_code == 422
+    assert "Tick at least one of the warning signs" in empty.get_data(as_text=True)
+    done = client.post(path, data={"red_flags": ["calf_pain_swelling", "fever"]})
+    assert done.status_code == 200
+    text = done.get_data(as_text=True)
+    assert "Please seek medical advice" in text and care.SEEK_CARE_TEXT.split(".")[0] in text
+    row = db.session.scalar(select(ProblemReport))
+    assert row.booking_id == booking.id and row.red_flags == ["calf_pain_swelling", "fever"]
+    alert = db.session.scalar(select(OutboxMessage).where(
+        OutboxMessage.kind == "red_flag_alert"))
+    assert alert.key == f"booking:{booking.id}:problem-report:{row.id}"
+    assert alert.to_addr == clinic.t1.user.email
+    assert care.current_recommendation(db.session, clinic.client.id).action == "refer"
+    blocked = book_next(client, app, clinic, MON + timedelta(days=10))
+    assert blocked.status_code == 422
+    assert blocked.json["error"]["code"] == "see_clinician_first"
+
+
+def test_the_report_link_after_14_days_says_so(app, db, client, clinic, mailbox, clock):
+    booking, links = _report_links(app, clinic, mailbox, clock)
+    path = links["How are you feeling after your session?"]
+    clock.set(booking.end_at + timedelta(days=14, seconds=1))
+    closed = client.get(path)
+    assert closed.status_code == 200
+    text = closed.get_data(as_text=True)
+    assert "for 14 days after a session" in text and "NHS 111" in text
+    assert "Send the report" not in text
+    late = client.post(path, data={"red_flags": ["fever"]})
+    assert late.status_code == 409 and "more than 14 days ago" in late.get_data(as_text=True)
+    assert db.session.scalar(select(ProblemReport)) is None
+
+
+def test_a_report_link_for_a_session_not_completed_is_dead(app, db, client, clinic, clock):
+    # Only completed sessions get post-session emails; a report token for any other booking
+    # (one that took place but was never completed, a cancelled one) opens nothing.
+    secret = app.config["SECRET_KEY"]
+    unrecorded = make_booking(app, clinic, MON)
+    cancelled = make_booking(app, clinic, MON + timedelta(days=1), status="cancelled")
+    clock.set(MON + timedelta(days=2))
+    for b in (unrecorded, cancelled):
+        path = f"/b/{booking_links.make_token(secret, b, 'report')}/report"
+        dead = client.get(path)
+        text = dead.get_data(as_text=True)
+        assert dead.status_code == 410 and "This link does not work" in text
+        assert "NHS 111" in text  # whoever follows it may be unwell: where to get help
+        assert client.post(path, data={"red_flags": ["fever"]}).status_code == 410
+    assert db.session.scalar(select(ProblemReport)) is None
+
+
+def test_forged_and_wrong_purpose_report_links_are_dead(app, db, client, clinic, mailbox,
+                                                        clock):
+    booking, links = _report_links(app, clinic, mailbox, clock)
+    token = links["After your session: looking after yourself"].removeprefix(
+        "/b/").removesuffix("/report")
+    secret = app.config["SECRET_KEY"]
+    for path in (f"/b/{token[:-4]}abcd/report", "/b/not-a-token/report",
+                 f"/b/{booking_links.make_token('another-secret-key', booking, 'report')}/report",
+                 f"/b/{booking_links.make_token(secret, booking, 'view')}/report"):
+        assert client.get(path).status_code == 410, path
+        assert client.post(path, data={"red_flags": ["fever"]}).status_code == 410, path
+    # ... and a report token is no view link.
+    assert client.get(f"/b/{token}").status_code == 410
+    assert db.session.scalar(select(ProblemReport)) is None

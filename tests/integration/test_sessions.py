@@ -11,6 +11,8 @@ from sqlalchemy import select
 
 from clinic_app.models.accounts import LoginSession
 from clinic_app.security import token_hash
+from clinic_app.services.accounts import invite_therapist
+from tests.conftest import path_of
 from tests.factories import PASSWORD
 from tests.factories import make_user
 
@@ -152,3 +154,33 @@ def test_logout_without_csrf_token_is_refused(csrf_app, db):
                                  "csrf_token": token})
     assert browser.post("/logout").status_code == 400
     assert browser.get("/account/").status_code == 200
+
+
+def _rows(db) -> list[tuple[int, str]]:
+    db.session.expire_all()
+    return [(row.user_id, row.token_hash) for row in db.session.scalars(select(LoginSession))]
+
+
+def test_every_way_in_closes_whoever_was_logged_in_on_the_device(app, db, mailbox):
+    """Password, sign-in link and invitation all finish in one place (``web.auth``): the
+    device's previous log-in session ends on the server, one row opens for the new user."""
+    first = make_user(app, email="first@example.com")
+    second = make_user(app, email="second@example.com")
+    browser = app.test_client()
+    _log_in(browser, "first@example.com")
+    assert [user for user, _ in _rows(db)] == [first.id]
+    browser.post("/login/link", data={"email": "second@example.com"})
+    link = path_of(mailbox.last_link("second@example.com", "/login/link/"))
+    assert browser.post(link).headers["Location"] == "/appointments"
+    assert [user for user, _ in _rows(db)] == [second.id]
+    invite_therapist(db.session, name="Tess Therapist", email="tess@example.com",
+                     now=app.extensions["clock"].now())
+    db.session.commit()
+    invite = path_of(mailbox.last_link("tess@example.com", "/invite/"))
+    joined = browser.post(invite, data={"password": "another-long-passphrase"})
+    assert joined.status_code == 302 and joined.headers["Location"] == "/therapist/"
+    tess = [user for user, _ in _rows(db)]
+    assert len(tess) == 1 and tess[0] not in (first.id, second.id)
+    # A refused way in changes nothing: the therapist stays logged in.
+    assert browser.post(link).status_code == 400
+    assert [user for user, _ in _rows(db)] == tess

@@ -66,8 +66,9 @@ def unsubscribe_bits(user: User) -> tuple[str, dict[str, str]]:
 
 
 def client_links(booking: Booking, clinic: ClinicSettings) -> dict[str, str] | None:
-    """The signed view/cancel links and the add-to-calendar links of a client's booking
-    email (issue 12.3), made at send time; None once the booking is not pending or booked."""
+    """The signed view/cancel/reschedule links and the add-to-calendar links of a client's
+    booking email (issue 12.3), made at send time; None once the booking is not pending or
+    booked."""
     if booking.status not in (BookingStatus.PENDING.value, BookingStatus.BOOKED.value):
         return None
     secret = current_app.config["SECRET_KEY"]
@@ -75,10 +76,19 @@ def client_links(booking: Booking, clinic: ClinicSettings) -> dict[str, str] | N
     event = {"title": f"{booking.service.name} at {clinic.name}", "start": booking.start_at,
              "end": booking.end_at, "location": where}
     return {
-        "view": absolute("client.booking_link",
+        "view": absolute("links.booking",
                          token=booking_links.make_token(secret, booking, "view")),
-        "cancel": absolute("client.booking_link",
+        "cancel": absolute("links.booking",
                            token=booking_links.make_token(secret, booking, "cancel")),
+        "reschedule": absolute("links.reschedule",
+                               token=booking_links.make_token(secret, booking, "reschedule")),
         "google": booking_links.google_calendar_url(**event),
         "outlook": booking_links.outlook_calendar_url(**event),
     }
+
+
+def report_link(booking: Booking) -> str:
+    """The signed "report a problem" link of a post-session email (issue 12.4): no log-in
+    needed; the page applies the care service's 14-day window."""
+    token = booking_links.make_token(current_app.config["SECRET_KEY"], booking, "report")
+    return absolute("links.report", token=token)

@@ -37,6 +37,7 @@ from clinic_app.scheduling.followup import DEFAULT_PARAMS
 from clinic_app.scheduling.followup import RED_FLAGS
 from clinic_app.services.notify.links import absolute
 from clinic_app.services.notify.links import client_links
+from clinic_app.services.notify.links import report_link
 from clinic_app.services.notify.links import unsubscribe_bits
 from clinic_app.services.settings import get_settings
 
@@ -250,7 +251,7 @@ def render_aftercare(session: Session, row: OutboxMessage, now: datetime) -> Out
     booking = _booking(session, row)
     return render("aftercare", session, row, person=_recipient(session, row),
                   appt=booking_view(booking, zone_of(get_settings(session))),
-                  red_flags=list(RED_FLAGS.values()), report_url=report_url(booking))
+                  red_flags=list(RED_FLAGS.values()), report_url=report_link(booking))
 
 
 def render_recall(session: Session, row: OutboxMessage, now: datetime) -> Outgoing:
@@ -313,14 +314,9 @@ def render_red_flag_alert(session: Session, row: OutboxMessage, now: datetime) -
                   session_day=booking.start_at.astimezone(zone).date())
 
 
-def report_url(booking: Booking) -> str:
-    """The "report a problem" page of ``booking`` (the client logs in to reach it)."""
-    return absolute("client.report_problem", "/appointments", booking_id=booking.id)
-
-
 def render_account_mail(session: Session, row: OutboxMessage, now: datetime) -> Outgoing:
     """Verification, reset, invitation and the other account emails (``params`` carry
-    the link's token and, for a change of address, the new one)."""
+    the link's token, for a change of address the new one, and the page to go on to)."""
     params = row.params or {}
     return render(row.kind, session, row, user=_recipient(session, row),
-                  **{k: v for k, v in params.items() if k in ("token", "new_email")})
+                  **{k: v for k, v in params.items() if k in ("token", "new_email", "next")})
