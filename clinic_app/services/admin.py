@@ -219,6 +219,9 @@ SETTINGS_LIMITS = {
     "cancel_cutoff_hours": (0, 14 * 24),
     "max_upcoming_per_client": (1, 100),
     "retention_years": (1, 30),
+    # A waitlist offer holds the slot this long (issue 13.2): at least a few minutes to
+    # read the email, at most a day (services.holds.MAX_HOLD_MINUTES).
+    "offer_minutes": (5, 24 * 60),
 }
 
 

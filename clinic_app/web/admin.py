@@ -255,7 +255,7 @@ def therapist_resend(therapist_id: int) -> Response:
 
 SETTING_FIELDS = ("name", "address", "phone", "timezone", "min_notice_minutes", "horizon_days",
                   "slot_step_minutes", "cancel_cutoff_hours", "max_upcoming_per_client",
-                  "reminder_offsets_hours", "retention_years")
+                  "reminder_offsets_hours", "retention_years", "offer_minutes")
 
 
 def _settings_page(form: SettingsForm, closure_form: ClosureForm, status: int = 200) -> Page:
