@@ -33,6 +33,7 @@ from clinic_app.models.schedule import Service
 from clinic_app.models.schedule import Therapist
 from clinic_app.models.schedule import WeeklyHours
 from clinic_app.scheduling import availability as engine
+from clinic_app.services import freed_time
 from clinic_app.services.settings import get_settings
 from clinic_app.validation import MAX_PRICE_CENTS
 from clinic_app.validation import date_problem
@@ -308,11 +309,15 @@ def add_closure(session: Session, *, start_date: date | None, end_date: date | N
     return closure
 
 
-def delete_closure(session: Session, closure_id: int) -> None:
-    """Reopen: remove a closure."""
+def delete_closure(session: Session, closure_id: int, *, now: datetime) -> None:
+    """Reopen: remove a closure. Its days are queued as freed for every active therapist
+    (the waitlist is offered the time it gives back)."""
     closure = session.get(Closure, closure_id)
     if closure is None:
         raise NotFound("No such closure.")
+    therapist_ids = session.scalars(select(Therapist.id).where(Therapist.active.is_(True)))
+    freed_time.whole_days_freed(session, list(therapist_ids), closure.start_date,
+                                closure.end_date, freed_time.FreedReason.CLOSURE_REMOVED, now)
     session.delete(closure)
     session.flush()
 

@@ -316,7 +316,7 @@ def closure_delete(closure_id: int) -> Response:
     """Reopen: remove a closure."""
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    svc.delete_closure(db.session, closure_id)
+    svc.delete_closure(db.session, closure_id, now=now())
     db.session.commit()
     flash("Closure removed.", "success")
     return redirect(url_for("admin.settings"))
