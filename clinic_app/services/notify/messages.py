@@ -52,6 +52,7 @@ REBOOKING_PROMPT = "rebooking_prompt"
 RECALL = "recall"
 DAILY_AGENDA = "daily_agenda"
 RED_FLAG_ALERT = "red_flag_alert"
+WAITLIST_OFFER = "waitlist_offer"
 ACCOUNT_KINDS = ("verify_email", "account_exists", "password_reset", "password_changed",
                  "confirm_email_change", "email_changed", "therapist_invite", "client_invite",
                  "sign_in_link")
