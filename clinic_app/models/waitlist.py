@@ -30,6 +30,9 @@ from sqlalchemy.orm import relationship
 from clinic_app.db import Base
 from clinic_app.db import UTCDateTime
 from clinic_app.models.accounts import User
+from clinic_app.models.booking import Booking
+from clinic_app.models.booking import BookingStatus
+from clinic_app.models.booking import HoldPurpose
 from clinic_app.models.schedule import Service
 from clinic_app.models.schedule import Therapist
 
@@ -129,6 +132,15 @@ class WaitlistOffer(Base):
     def lives(self, now: datetime) -> bool:
         """Open and not yet past its expiry (the job may not have marked it yet)."""
         return self.status == OfferStatus.OPEN.value and self.expires_at > now
+
+    def is_held_by(self, hold: Booking | None) -> bool:
+        """Whether ``hold`` is this offer's hold. Checked on its contents, not its id alone:
+        SQLite reuses the id of a deleted last row, so a hold deleted meanwhile (a booking
+        removes expired holds on its time) may have given its id to somebody else's."""
+        return hold is not None and hold.id == self.hold_id and (
+            hold.status, hold.hold_purpose, hold.client_id, hold.therapist_id, hold.start_at
+        ) == (BookingStatus.HELD.value, HoldPurpose.OFFER.value, self.client_id,
+              self.therapist_id, self.start_at)
 
 
 class FreedReason(enum.StrEnum):

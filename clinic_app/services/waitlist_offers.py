@@ -126,16 +126,10 @@ def get_offer_for(session: Session, offer_id: int, client: User) -> WaitlistOffe
 
 
 def hold_for(session: Session, offer: WaitlistOffer, *, lock: bool = False) -> Booking | None:
-    """The hold that keeps the offered slot, if it is still there. Checked against the
-    offer, not found by id alone: SQLite reuses the id of a deleted last row, so a hold
-    deleted meanwhile (a booking removes expired holds on its time) may have given its id
-    to somebody else's hold."""
+    """The hold that keeps the offered slot, if it is still there (``offer.is_held_by``:
+    matched on its contents, since SQLite may have given a deleted hold's id to another)."""
     hold = holds.get_hold(session, offer.hold_id, lock=lock)
-    if hold is None or (hold.hold_purpose, hold.client_id, hold.therapist_id,
-                        hold.start_at) != (HoldPurpose.OFFER.value, offer.client_id,
-                                           offer.therapist_id, offer.start_at):
-        return None
-    return hold
+    return hold if offer.is_held_by(hold) else None
 
 
 # --- answering --------------------------------------------------------------------------------

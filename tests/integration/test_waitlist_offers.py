@@ -4,8 +4,6 @@ freed slot; exactly one booking however the answers race."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
 from datetime import timedelta
 
 import pytest
@@ -20,7 +18,6 @@ from clinic_app.models import Booking
 from clinic_app.models import FreedTime
 from clinic_app.models import OutboxMessage
 from clinic_app.models import User
-from clinic_app.models import WaitlistEntry
 from clinic_app.models import WaitlistOffer
 from clinic_app.models import WorkerJobRun
 from clinic_app.models.booking import INCLUDE_HOLDS
@@ -33,56 +30,18 @@ from clinic_app.worker import waitlist_offers_job
 from tests.factories import make_booking
 from tests.factories import make_service
 from tests.factories import make_user
-from tests.factories.booking import Clinic
-from tests.factories.booking import make_clinic
 from tests.factories.care import add_recommendation
 from tests.factories.notify import run_job
 from tests.factories.schedule import local
-
-TUE_10 = local(2026, 11, 24, 10)  # the freed slot; the frozen clock is Mon 23 Nov 08:00 UTC
-WINDOW = (date(2026, 11, 22), date(2026, 11, 24), date(2026, 11, 28))
-
-
-@dataclass
-class Scene:
-    clinic: Clinic
-    a: User  # joined last; their recommended window contains the slot
-    e: User  # joined first; no recommendation
-    f: User  # joined second; their earliest (30 Nov) is after the slot: never offered it
-    b: User  # booked Tuesday 10:00 and will cancel
-    booking: Booking
-
-    def entry_of(self, db, user: User) -> WaitlistEntry:
-        return db.session.scalar(select(WaitlistEntry).where(WaitlistEntry.client_id == user.id))
-
-
-def _window(app, clinic, client, earliest, ideal, latest, *, hour=10):
-    past = make_booking(app, clinic, local(2026, 11, 16, hour), client=client)
-    add_recommendation(app, past, earliest=earliest, ideal=ideal, latest=latest)
-
-
-def join(db, clinic, client, now, **kw):
-    kw.setdefault("date_from", date(2026, 11, 24))
-    kw.setdefault("date_to", date(2026, 11, 27))
-    entry = waitlist.join(db.session, client=client, actor=client,
-                          service_id=kw.pop("service_id", clinic.service.id), now=now, **kw)
-    db.session.commit()
-    return entry
+from tests.factories.waitlist import TUE_10
+from tests.factories.waitlist import WINDOW
+from tests.factories.waitlist import join
+from tests.factories.waitlist import make_scene
 
 
 @pytest.fixture
-def scene(app, db, clock):
-    # One therapist and one room: the freed time belongs to exactly one person's slot.
-    clinic = make_clinic(app, therapists=1, rooms=1)
-    a, e, f, b = (make_user(app, name=n, email=f"{n.lower()}@example.com")
-                  for n in ("Ada", "Eve", "Fay", "Bob"))
-    booking = make_booking(app, clinic, TUE_10, client=b)
-    _window(app, clinic, a, *WINDOW)
-    _window(app, clinic, f, date(2026, 11, 30), date(2026, 12, 2), date(2026, 12, 6), hour=14)
-    for person in (e, f, a):
-        join(db, clinic, person, clock.now())
-        clock.advance(timedelta(minutes=1))
-    return Scene(clinic, a, e, f, b, booking)
+def scene(app):
+    return make_scene(app)
 
 
 def cancel(db, scene, clock):
@@ -117,7 +76,7 @@ def test_a_cancelled_slot_is_offered_to_the_client_due_now(app, db, scene, clock
     [offer] = open_offers(db)
     # Ada's window contains the slot: she beats Eve, who joined earlier without a window;
     # Fay's earliest is after the slot, so she is never a candidate.
-    assert offer.client_id == scene.a.id and offer.entry_id == scene.entry_of(db, scene.a).id
+    assert offer.client_id == scene.a.id and offer.entry_id == scene.entry_of(scene.a).id
     assert (offer.start_at, offer.end_at) == (TUE_10, TUE_10 + timedelta(minutes=60))
     assert offer.therapist_id == scene.clinic.t1.id and offer.service_id == scene.clinic.service.id
     assert offer.expires_at == clock.now() + timedelta(minutes=30)  # offer_minutes default
@@ -144,7 +103,7 @@ def test_the_held_slot_is_refused_to_everyone_else(app, db, scene, clock):
 
 def test_nothing_is_offered_when_nobody_waits_for_that_day(app, db, scene, clock):
     for person in (scene.a, scene.e, scene.f):
-        waitlist.leave(db.session, scene.entry_of(db, person), clock.now())
+        waitlist.leave(db.session, scene.entry_of(person), clock.now())
     db.session.commit()
     cancel(db, scene, clock)
     result = round_(db, clock)
@@ -172,7 +131,7 @@ def test_a_decline_passes_the_slot_to_the_next_match(app, db, scene, clock):
     db.session.commit()
     assert round_(db, clock).offers == [] and open_offers(db) == []
     assert [len(offer_mail(db, p)) for p in (scene.a, scene.e, scene.f)] == [1, 1, 0]
-    assert scene.entry_of(db, scene.a).status == "waiting"  # still waiting for another time
+    assert scene.entry_of(scene.a).status == "waiting"  # still waiting for another time
 
 
 def test_expiry_passes_the_offer_on(app, db, scene, clock):
@@ -207,7 +166,7 @@ def test_accept_books_the_held_slot_for_the_client(app, db, scene, clock):
     assert booking.client_id == scene.a.id and booking.start_at == TUE_10
     assert (offer.status, offer.booking_id, offer.responded_at) == (
         "accepted", booking.id, clock.now())
-    assert scene.entry_of(db, scene.a).status == "booked"
+    assert scene.entry_of(scene.a).status == "booked"
     assert db.session.scalar(select(func.count(OutboxMessage.id)).where(
         OutboxMessage.kind == "booking_confirmation", OutboxMessage.booking_id == booking.id,
         OutboxMessage.user_id == scene.a.id)) == 1
@@ -289,7 +248,7 @@ def test_an_overlapping_later_start_is_not_offered_to_a_decliner(app, db, scene,
     round_(db, clock)
     [offer] = open_offers(db)
     for person in (scene.e, scene.f):  # only Ada waits now
-        waitlist.leave(db.session, scene.entry_of(db, person), clock.now())
+        waitlist.leave(db.session, scene.entry_of(person), clock.now())
     offers.decline(db.session, offer, client=scene.a, now=clock.now())
     db.session.commit()
     # 10:15 and 10:30 are free now too, but they overlap the 10:00 slot Ada turned down.
@@ -316,7 +275,7 @@ def test_leaving_the_waitlist_withdraws_the_open_offer(app, db, scene, clock):
     cancel(db, scene, clock)
     round_(db, clock)
     [offer] = open_offers(db)
-    waitlist.leave(db.session, scene.entry_of(db, scene.a), clock.now())
+    waitlist.leave(db.session, scene.entry_of(scene.a), clock.now())
     db.session.commit()
     result = round_(db, clock)
     assert result.withdrawn == 1 and offer.status == "withdrawn"
@@ -348,10 +307,10 @@ def test_the_freed_time_goes_to_whichever_service_is_wanted(app, db, scene, cloc
     short = make_service(app, therapists=[scene.clinic.t1], rooms=[scene.clinic.room],
                          minutes=30, after=0)
     for person in (scene.a, scene.e, scene.f):
-        waitlist.leave(db.session, scene.entry_of(db, person), clock.now())
+        waitlist.leave(db.session, scene.entry_of(person), clock.now())
     db.session.commit()
     joiner = make_user(app)
-    join(db, scene.clinic, joiner, clock.now(), service_id=short.id)
+    join(app, scene.clinic, joiner, service_id=short.id)
     cancel(db, scene, clock)
     round_(db, clock)
     [offer] = open_offers(db)
