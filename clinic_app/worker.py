@@ -203,7 +203,7 @@ def expire_waitlist_job(app: Flask) -> int:
 
 #: Rounds per run of the offer job at most (each round offers RANGES_PER_ROUND queued ranges
 #: in its own transaction); what is left waits for the next run, 15 seconds later.
-OFFER_ROUNDS = 10
+OFFER_ROUNDS = 20
 
 
 def waitlist_offers_job(app: Flask) -> waitlist_offers.OfferRound:

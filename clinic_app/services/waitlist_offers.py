@@ -89,7 +89,9 @@ __all__ = [
 log = logging.getLogger("clinic_app.waitlist")
 
 #: Queued ranges handled per round (one transaction); the job runs rounds until none is left.
-RANGES_PER_ROUND = 20
+#: Small, because on SQLite a round holds the write lock (about 0.1-0.2 s a range, measured
+#: by bench/waitlist.py) and bookings wait behind it.
+RANGES_PER_ROUND = 5
 _MAX_BLOCKED = timedelta(minutes=MAX_BLOCKED_MINUTES)
 
 
