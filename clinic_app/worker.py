@@ -37,6 +37,7 @@ from clinic_app.models.accounts import OneTimeToken
 from clinic_app.models.outbox import WorkerJobRun
 from clinic_app.services import planner  # registers every kind's rule and renderer
 from clinic_app.services import waitlist
+from clinic_app.services import waitlist_offers
 from clinic_app.services.holds import purge_expired_holds
 from clinic_app.services.privacy import purge_expired_health_records
 from clinic_app.services.settings import get_settings
@@ -200,6 +201,37 @@ def expire_waitlist_job(app: Flask) -> int:
     return expired
 
 
+#: Rounds per run of the offer job at most (each round offers RANGES_PER_ROUND queued ranges
+#: in its own transaction); what is left waits for the next run, 15 seconds later.
+OFFER_ROUNDS = 20
+
+
+def waitlist_offers_job(app: Flask) -> waitlist_offers.OfferRound:
+    """Offer freed time to the waitlist (issue 13.2): expire lapsed offers, then offer the
+    queued ranges, one short transaction per round so that SQLite's write lock is never
+    held for long while bookings wait."""
+    total = waitlist_offers.OfferRound()
+    for _ in range(OFFER_ROUNDS):
+        with tracked(app, "waitlist_offers") as (session, now):
+            result = waitlist_offers.run_round(session, now)
+        total.expired += result.expired
+        total.withdrawn += result.withdrawn
+        total.holds_announced += result.holds_announced
+        total.ranges += result.ranges
+        total.offers += result.offers
+        total.failures += result.failures
+        total.pending = result.pending
+        if not result.pending or not result.ranges:
+            break
+    record_job_run(app, "waitlist_offers",
+                   error=total.failures[-1] if total.failures else None,
+                   failures=len(total.failures))
+    if total.offers or total.expired or total.withdrawn:
+        log.info("waitlist: %s offers made, %s expired, %s withdrawn", len(total.offers),
+                 total.expired, total.withdrawn)
+    return total
+
+
 def daily_agenda_job(app: Flask) -> int:
     """Write today's agenda (clinic zone) for each therapist with bookings; once a day."""
     with tracked(app, "daily_agenda") as (session, now):
@@ -231,6 +263,8 @@ EXTRA_JOBS: dict[str, tuple[Callable[[Flask], Any], dict[str, Any]]] = {
     "plan_due_messages": (plan_due_messages_job, {"trigger": "interval", "minutes": 1}),
     "housekeeping": (housekeeping_job, {"trigger": "interval", "hours": 1}),
     "waitlist_expiry": (expire_waitlist_job, {"trigger": "interval", "hours": 1}),
+    # Every 15 s, so a freed slot is offered "within a minute" (issue 13.2).
+    "waitlist_offers": (waitlist_offers_job, {"trigger": "interval", "seconds": 15}),
 }
 
 

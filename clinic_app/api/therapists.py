@@ -194,7 +194,7 @@ def therapist_time_off_add(body: TimeOffIn) -> TimeOffOut:
           tag="therapists", status=204, roles=("therapist",), errors=(404,))
 def therapist_time_off_delete(override_id: int) -> tuple[dict, int]:
     """404 for someone else's."""
-    schedule.delete_time_off(db.session, _me(), override_id)
+    schedule.delete_time_off(db.session, _me(), override_id, now=now())
     db.session.commit()
     return {}, 204
 

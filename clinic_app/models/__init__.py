@@ -26,7 +26,10 @@ from clinic_app.models.schedule import Room
 from clinic_app.models.schedule import Service
 from clinic_app.models.schedule import Therapist
 from clinic_app.models.schedule import WeeklyHours
+from clinic_app.models.waitlist import FreedTime
+from clinic_app.models.waitlist import OfferStatus
 from clinic_app.models.waitlist import WaitlistEntry
+from clinic_app.models.waitlist import WaitlistOffer
 from clinic_app.models.waitlist import WaitlistStatus
 
 __all__ = [
@@ -40,8 +43,10 @@ __all__ = [
     "ClinicSettings",
     "Closure",
     "Course",
+    "FreedTime",
     "HoursOverride",
     "Intake",
+    "OfferStatus",
     "OneTimeToken",
     "OutboxMessage",
     "OutboxStatus",
@@ -56,6 +61,7 @@ __all__ = [
     "Therapist",
     "User",
     "WaitlistEntry",
+    "WaitlistOffer",
     "WaitlistStatus",
     "WeeklyHours",
 ]

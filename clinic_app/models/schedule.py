@@ -59,6 +59,8 @@ class ClinicSettings(Base):
     retention_years: Mapped[int] = mapped_column(Integer, default=8)
     # How long a held slot stays reserved (sign-up at the confirm step), issue 12.1.
     hold_minutes: Mapped[int] = mapped_column(Integer, default=10)
+    # How long a freed slot offered to the waitlist stays held for the client, issue 13.2.
+    offer_minutes: Mapped[int] = mapped_column(Integer, default=30)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     def reminder_offsets(self) -> list[int]:

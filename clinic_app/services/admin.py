@@ -34,6 +34,7 @@ from clinic_app.models.schedule import Service
 from clinic_app.models.schedule import Therapist
 from clinic_app.models.schedule import WeeklyHours
 from clinic_app.scheduling import availability as engine
+from clinic_app.services import freed_time
 from clinic_app.services.settings import get_settings
 from clinic_app.validation import MAX_PRICE_CENTS
 from clinic_app.validation import date_problem
@@ -221,6 +222,9 @@ SETTINGS_LIMITS = {
     "cancel_cutoff_hours": (0, 14 * 24),
     "max_upcoming_per_client": (1, 100),
     "retention_years": (1, 30),
+    # A waitlist offer holds the slot this long (issue 13.2): at least a few minutes to
+    # read the email, at most a day (services.holds.MAX_HOLD_MINUTES).
+    "offer_minutes": (5, 24 * 60),
 }
 
 
@@ -307,9 +311,14 @@ def add_closure(session: Session, *, start_date: date | None, end_date: date | N
     return closure
 
 
-def delete_closure(session: Session, closure_id: int) -> None:
-    """Reopen: remove a closure."""
-    session.delete(_by_id(session, Closure, closure_id, "No such closure."))
+def delete_closure(session: Session, closure_id: int, *, now: datetime) -> None:
+    """Reopen: remove a closure. Its days are queued as freed for every active therapist
+    (the waitlist is offered the time it gives back)."""
+    closure = _by_id(session, Closure, closure_id, "No such closure.")
+    therapist_ids = session.scalars(select(Therapist.id).where(Therapist.active.is_(True)))
+    freed_time.whole_days_freed(session, list(therapist_ids), closure.start_date,
+                                closure.end_date, freed_time.FreedReason.CLOSURE_REMOVED, now)
+    session.delete(closure)
     session.flush()
 
 

@@ -46,6 +46,7 @@ from clinic_app.models.booking import Booking
 from clinic_app.models.booking import BookingStatus
 from clinic_app.scheduling import availability as pure
 from clinic_app.services import care
+from clinic_app.services import freed_time
 from clinic_app.services.availability import ServiceInfo
 from clinic_app.services.availability import bookable_service
 from clinic_app.services.availability import load_search_data
@@ -403,6 +404,7 @@ def cancel(session: Session, booking: Booking, *, actor: User, now: datetime,
     settings = get_settings(session)
     booking.cancel(now, reason=reason, late=actor.id == booking.client_id and is_late(
         booking, now, settings.cancel_cutoff_hours))
+    freed_time.booking_freed(session, booking, freed_time.FreedReason.CANCELLED, now)
     session.flush()
     notifications.booking_cancelled(session, booking, now)
     return booking
@@ -439,6 +441,7 @@ def reschedule(session: Session, booking: Booking, *, new_start: datetime, actor
                 fields={"therapist_id": "That therapist does not offer this service."})
     target = therapist_id if therapist_id is not None else booking.therapist_id
     old_start = booking.start_at
+    old_span = freed_time.span_of(booking)  # the waitlist is offered the old time
     for _ in range(_ATTEMPTS):
         slot = _find_slot(session, service=service, therapist_ids=(target,), start=new_start,
                           now=now, exclude_booking_id=booking.id)
@@ -447,6 +450,7 @@ def reschedule(session: Session, booking: Booking, *, new_start: datetime, actor
     else:
         raise SlotTaken("That time has just been taken. Please pick another.",
                         fields={"start": "No longer available."})
+    freed_time.record_span(session, old_span, freed_time.FreedReason.MOVED, now)
     session.flush()
     notifications.booking_changed(session, booking, old_start, now)
     return booking

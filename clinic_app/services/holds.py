@@ -33,6 +33,7 @@ from clinic_app.models.booking import Booking
 from clinic_app.models.booking import BookingStatus
 from clinic_app.models.booking import HoldPurpose
 from clinic_app.services import booking as booking_service
+from clinic_app.services import freed_time
 from clinic_app.services.availability import bookable_service
 from clinic_app.services.notify import events as notifications
 
@@ -127,13 +128,15 @@ def place_hold(
                     fields={"start": "No longer available."})
 
 
-def release_hold(session: Session, hold: Booking, now: datetime) -> bool:
-    """Give the held slot back at once (declined offer, visitor gone). True when a hold was
-    released; False when it had already become a booking or gone (nothing to do)."""
-    del now  # the same at any time; kept so every hold function takes the clock
+def release_hold(session: Session, hold: Booking, now: datetime, *,
+                 reason: str = freed_time.FreedReason.HOLD_RELEASED) -> bool:
+    """Give the held slot back at once (declined offer, visitor gone) and queue it for the
+    waitlist (``reason``). True when a hold was released; False when it had already become
+    a booking or gone (nothing to do)."""
     locked = get_hold(session, hold.id, lock=True)
     if locked is None:
         return False
+    freed_time.booking_freed(session, locked, reason, now)
     session.delete(locked)
     session.flush()
     return True

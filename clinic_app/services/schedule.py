@@ -22,6 +22,7 @@ from clinic_app.errors import ValidationFailed
 from clinic_app.models.schedule import HoursOverride
 from clinic_app.models.schedule import Therapist
 from clinic_app.models.schedule import WeeklyHours
+from clinic_app.services import freed_time
 from clinic_app.services.settings import clinic_zone
 from clinic_app.validation import check_dates
 from clinic_app.validation import date_problem
@@ -95,6 +96,8 @@ def replace_weekly_hours(
         fields.setdefault("hours", "Give at least one working range (use time off for leave).")
     if fields:
         raise ValidationFailed("Some working hours are not valid.", fields=fields)
+    # Hours that add time free it for the waitlist: compare the schedule before and after.
+    before = freed_time.schedule_before(session, therapist.id, now, first=effective_from)
     session.execute(
         delete(WeeklyHours).where(
             WeeklyHours.therapist_id == therapist.id,
@@ -109,6 +112,7 @@ def replace_weekly_hours(
     ]
     session.add_all(rows)
     session.flush()
+    freed_time.working_time_added(session, before, freed_time.FreedReason.HOURS_ADDED, now)
     return rows
 
 
@@ -202,10 +206,15 @@ def list_time_off(session: Session, therapist: Therapist, since: date) -> list[H
     )
 
 
-def delete_time_off(session: Session, therapist: Therapist, override_id: int) -> None:
-    """Delete one of the therapist's overrides; NotFound for another therapist's."""
+def delete_time_off(session: Session, therapist: Therapist, override_id: int, *,
+                    now: datetime) -> None:
+    """Delete one of the therapist's overrides; NotFound for another therapist's. The
+    working time it gave back is queued for the waitlist (``services.freed_time``)."""
     row = session.get(HoursOverride, override_id) if 0 < override_id <= 2**31 - 1 else None
     if row is None or row.therapist_id != therapist.id:
         raise NotFound("There is no such time off.")
+    before = freed_time.schedule_before(session, therapist.id, now, first=row.start_date,
+                                        last=row.end_date)
     session.delete(row)
     session.flush()
+    freed_time.working_time_added(session, before, freed_time.FreedReason.TIME_OFF_REMOVED, now)

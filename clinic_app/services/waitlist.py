@@ -50,6 +50,7 @@ __all__ = [
     "join",
     "leave",
     "ranking_entries",
+    "require_may_wait",
     "update_entry",
 ]
 
@@ -85,8 +86,9 @@ def _check_range(session: Session, date_from: date, date_to: date, now: datetime
             code="beyond_horizon", fields={"to": f"At most {horizon.isoformat()}."})
 
 
-def _require_may_wait(session: Session, client: User, date_from: date, now: datetime) -> None:
-    """Refuse a client who could not book now (the booking rule) or who awaits a review."""
+def require_may_wait(session: Session, client: User, date_from: date, now: datetime) -> None:
+    """Refuse a client who could not book now (the booking rule) or who awaits a review
+    (joining, and again before a freed slot is offered to them)."""
     if client.role != Role.CLIENT.value or not client.is_active:
         raise ValidationFailed("Waitlist entries are for client accounts.", code="not_a_client",
                                fields={"client_id": "Not a client account."})
@@ -127,7 +129,7 @@ def join(
     parts = _parts(parts_of_day)
     _check_range(session, date_from, date_to, now)
     bookable_service(session, service_id, therapist_id)
-    _require_may_wait(session, client, date_from, now)
+    require_may_wait(session, client, date_from, now)
     entry = WaitlistEntry(
         client_id=client.id, service_id=service_id, therapist_id=therapist_id,
         date_from=date_from, date_to=date_to, parts_of_day=parts,

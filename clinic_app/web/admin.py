@@ -265,7 +265,7 @@ def therapist_resend(therapist_id: int) -> Response:
 
 SETTING_FIELDS = ("name", "address", "phone", "timezone", "min_notice_minutes", "horizon_days",
                   "slot_step_minutes", "cancel_cutoff_hours", "max_upcoming_per_client",
-                  "reminder_offsets_hours", "retention_years")
+                  "reminder_offsets_hours", "retention_years", "offer_minutes")
 
 
 def _settings_page(form: SettingsForm, closure_form: ClosureForm, status: int = 200) -> Page:
@@ -326,7 +326,7 @@ def closure_delete(closure_id: int) -> Response:
     """Reopen: remove a closure."""
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    svc.delete_closure(db.session, closure_id)
+    svc.delete_closure(db.session, closure_id, now=now())
     db.session.commit()
     flash("Closure removed.", "success")
     return redirect(url_for("admin.settings"))

@@ -66,6 +66,8 @@ class SettingsForm(FlaskForm):
                                          validators=[DataRequired()])
     retention_years = IntegerField("Keep health records for (years)",
                                    validators=[InputRequired()])
+    offer_minutes = IntegerField("A waitlist offer holds the slot for (minutes)",
+                                 validators=[InputRequired()])
 
 
 class ClosureForm(FlaskForm):

@@ -259,7 +259,7 @@ def time_off_delete(override_id: int) -> Response:
     """Remove one of the therapist's own time-off entries (404 for anyone else's)."""
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    schedule.delete_time_off(db.session, _me(), override_id)
+    schedule.delete_time_off(db.session, _me(), override_id, now=now())
     db.session.commit()
     flash("Time off removed.", "success")
     return redirect(url_for("therapist.hours"))

@@ -1,7 +1,9 @@
-"""Pages: the client's waitlist entries (join, change, leave) and planning a course.
+"""Pages: the client's waitlist entries (join, change, leave), the offers of freed slots
+(accept or decline, also from the email's links without logging in) and planning a course.
 
-The same use cases as the API (``services.waitlist``, ``services.courses``); plain forms,
-no JavaScript.
+The same use cases as the API (``services.waitlist``, ``services.waitlist_offers``,
+``services.courses``); plain forms, no JavaScript. Opening an offer link (GET) never changes
+anything, because mail scanners follow links: only the page's buttons (POST, CSRF) answer.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint
+from flask import current_app
 from flask import flash
 from flask import redirect
 from flask import render_template
@@ -29,13 +32,20 @@ from wtforms.validators import NumberRange
 
 from clinic_app.auth import roles_required
 from clinic_app.errors import DomainError
+from clinic_app.errors import NotFound
 from clinic_app.extensions import db
+from clinic_app.models.accounts import User
+from clinic_app.models.booking import Booking
 from clinic_app.models.schedule import Service
 from clinic_app.models.schedule import Therapist
+from clinic_app.models.waitlist import WaitlistOffer
 from clinic_app.scheduling.waitlist import PartOfDay
 from clinic_app.services import booking as booking_service
+from clinic_app.services import booking_links
 from clinic_app.services import courses as course_service
+from clinic_app.services import offer_links
 from clinic_app.services import waitlist as waitlist_service
+from clinic_app.services import waitlist_offers as offer_service
 from clinic_app.services.booking_access import get_booking_for
 from clinic_app.services.settings import clinic_zone
 from clinic_app.web.fields import CheckboxList
@@ -61,6 +71,10 @@ class WaitlistForm(FlaskForm):
 
 class LeaveForm(FlaskForm):
     pass
+
+
+class OfferAnswerForm(FlaskForm):
+    """Accept or decline an offer: a button, with CSRF."""
 
 
 class PlanForm(FlaskForm):
@@ -96,7 +110,9 @@ def _therapist(raw: str | None) -> int | None:
 def _render_list(form: WaitlistForm, status: int = 200) -> Page:
     entries = waitlist_service.entries_for(db.session, current_user, now())
     return render_template("waitlist/index.html", form=form, entries=entries,
-                           leave_form=LeaveForm()), status
+                           leave_form=LeaveForm(),
+                           offers=offer_service.open_offers_for(db.session, current_user, now()),
+                           answer_form=OfferAnswerForm()), status
 
 
 @bp.route("/waitlist", methods=["GET", "POST"])
@@ -170,6 +186,96 @@ def leave(entry_id: int) -> Page:
     db.session.commit()
     flash("You have left that waitlist.", "success")
     return redirect(url_for("waitlist.index"))
+
+
+# --- offers of freed slots -------------------------------------------------------------------
+
+
+def _picker_url(offer: WaitlistOffer) -> str:
+    """The booking picker on the offered day, with the same therapist."""
+    day = offer.start_at.astimezone(clinic_zone(db.session)).date()
+    return url_for("client.book_times", service_id=offer.service_id,
+                   therapist=offer.therapist_id, day=day.isoformat())
+
+
+def _offer_page(offer: WaitlistOffer, *, status: int | None = None, error: str | None = None,
+                form: OfferAnswerForm | None = None) -> Page:
+    """An offer as its link shows it: open (with Accept and Decline), or what became of it.
+    A link of an offer that is no longer open answers 410 (gone), like a dead booking link."""
+    moment = now()
+    state = "open" if offer.lives(moment) else (
+        "expired" if offer.status == "open" else offer.status)
+    secret = current_app.config["SECRET_KEY"]
+    booking_url = None
+    if state == "accepted" and offer.booking_id is not None:
+        booking = db.session.get(Booking, offer.booking_id)
+        if booking is not None and booking.status in ("pending", "booked") and (
+                booking.start_at > moment):
+            booking_url = url_for("client.booking_link",
+                                  token=booking_links.make_token(secret, booking, "view"))
+    return render_template(
+        "waitlist/offer.html", offer=offer, state=state, error=error,
+        form=form or OfferAnswerForm(), picker_url=_picker_url(offer), booking_url=booking_url,
+        accept_url=url_for("waitlist.offer_link",
+                           token=offer_links.make_token(secret, offer, "accept")),
+        decline_url=url_for("waitlist.offer_link",
+                            token=offer_links.make_token(secret, offer, "decline")),
+    ), status or (200 if state == "open" else 410)
+
+
+def _answer(offer: WaitlistOffer, client: User, purpose: str) -> Page:
+    """Accept or decline, then show the booking (accepted) or say it is passed on."""
+    mine = current_user.is_authenticated and current_user.id == client.id
+    try:
+        if purpose == "accept":
+            booking = offer_service.accept(db.session, offer, client=client, now=now())
+        else:
+            offer_service.decline(db.session, offer, client=client, now=now())
+    except DomainError as exc:
+        db.session.rollback()
+        return _offer_page(offer, status=exc.status, error=exc.message)
+    db.session.commit()
+    if purpose == "accept":
+        flash("You're booked. A confirmation email is on its way.", "success")
+        if mine:
+            return redirect(url_for("client.booking_done", booking_id=booking.id))
+        token = booking_links.make_token(current_app.config["SECRET_KEY"], booking, "view")
+        return redirect(url_for("client.booking_link", token=token))
+    flash("Thank you: we offer that time to the next person waiting. You stay on the "
+          "waitlist.", "success")
+    if mine:
+        return redirect(url_for("waitlist.index"))
+    return _offer_page(offer, status=200)
+
+
+@bp.route("/waitlist/offers/<token>", methods=["GET", "POST"])
+def offer_link(token: str) -> Page:
+    """An offer email's link, no log-in needed: the offer with Accept and Decline (each
+    button posts to its own single-purpose link); a dead offer says so and links to the
+    booking picker."""
+    try:
+        offer, purpose = offer_links.offer_for_token(db.session,
+                                                     current_app.config["SECRET_KEY"], token)
+    except NotFound as exc:
+        return render_template("waitlist/offer.html", offer=None, state="invalid",
+                               error=exc.message), 404
+    form = OfferAnswerForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            return _offer_page(offer, status=400, form=form,
+                               error="The form expired; please press the button again.")
+        return _answer(offer, offer.client, purpose)
+    return _offer_page(offer, form=form)
+
+
+@bp.post("/waitlist/offers/<int:offer_id>/<any(accept, decline):purpose>")
+@roles_required("client")
+def offer_answer(offer_id: int, purpose: str) -> Page:
+    """The same two buttons on the logged-in client's waitlist page."""
+    offer = offer_service.get_offer_for(db.session, offer_id, current_user)
+    if not OfferAnswerForm().validate_on_submit():
+        return redirect(url_for("waitlist.index"))
+    return _answer(offer, current_user, purpose)
 
 
 # --- planning a course ------------------------------------------------------------------------

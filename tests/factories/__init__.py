@@ -13,6 +13,8 @@
   ``outbox_row`` (a row left sent, failed, dead or retired), an SMTP ``Sink``
 * ``pages``: ``Clinic`` / ``make_clinic`` for the page tests (an admin, two therapists, two
   clients)
+* ``waitlist``: ``make_scene`` (a cancelled slot, three clients waiting for it, ranked),
+  ``join``, ``give_window``, ``cancel_and_offer``
 
 Factories commit, like the code under test; in the default (savepoint) test mode every commit
 is rolled back at the end of the test (see ``tests/conftest.py``).

@@ -333,7 +333,7 @@ def _settings_form(**changes: str) -> dict:
               "timezone": "Europe/London", "min_notice_minutes": "60", "horizon_days": "90",
               "slot_step_minutes": "15", "cancel_cutoff_hours": "24",
               "max_upcoming_per_client": "6", "reminder_offsets_hours": "24",
-              "retention_years": "8"}
+              "retention_years": "8", "offer_minutes": "30"}
     return values | changes
 
 

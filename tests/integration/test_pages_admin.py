@@ -125,7 +125,7 @@ def test_settings_and_closures(app, client, db):
             "timezone": "Mars/Olympus", "min_notice_minutes": "120", "horizon_days": "60",
             "slot_step_minutes": "30", "cancel_cutoff_hours": "48",
             "max_upcoming_per_client": "4", "reminder_offsets_hours": "24, 2",
-            "retention_years": "8"}
+            "retention_years": "8", "offer_minutes": "45"}
     response = client.post("/admin/settings", data=form)
     page = response.get_data(as_text=True)
     assert response.status_code == 422 and "IANA time zone" in page and 'value="Knots Ltd"' in page
@@ -134,6 +134,14 @@ def test_settings_and_closures(app, client, db):
     row = db.session.scalar(select(ClinicSettings))
     assert (row.name, row.timezone, row.cancel_cutoff_hours, row.reminder_offsets_hours) == (
         "Knots Ltd", "Europe/Dublin", 48, "24,2")
+    assert row.offer_minutes == 45 and 'name="offer_minutes"' in client.get(
+        "/admin/settings").get_data(as_text=True)
+    # A waitlist offer holds a slot for 5 minutes to a day.
+    for minutes in ("4", "1441"):
+        response = client.post("/admin/settings", data={**form, "timezone": "UTC",
+                                                         "offer_minutes": minutes})
+        assert response.status_code == 422 and "from 5 to 1440" in response.get_data(as_text=True)
+    assert db.session.scalar(select(ClinicSettings)).offer_minutes == 45
     response = client.post("/admin/settings", data={**form, "timezone": "UTC",
                                                      "slot_step_minutes": "1"})
     assert response.status_code == 422 and "from 5 to 120" in response.get_data(as_text=True)

@@ -88,13 +88,13 @@ def test_time_off_and_different_hours(app, db, clinic):
                                                      local(2026, 12, 2, 8)]
     assert [r.id for r in schedule.list_time_off(db.session, t, MON)] == [
         whole.id, part.id, other.id]
-    schedule.delete_time_off(db.session, t, whole.id)
+    schedule.delete_time_off(db.session, t, whole.id, now=NOW)
     assert starts(db, clinic, MON)
     second = make_clinic(app, therapists=1).t1
     with pytest.raises(NotFound):
-        schedule.delete_time_off(db.session, second, part.id)
+        schedule.delete_time_off(db.session, second, part.id, now=NOW)
     with pytest.raises(NotFound):
-        schedule.delete_time_off(db.session, t, 2**40)
+        schedule.delete_time_off(db.session, t, 2**40, now=NOW)
 
 
 @pytest.mark.parametrize(("args", "field"), [

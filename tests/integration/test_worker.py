@@ -71,11 +71,12 @@ def test_fixed_jobs_are_registered_with_safe_defaults(app, db):
     scheduler = configure(BackgroundScheduler(timezone="UTC"), app)
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert set(jobs) == {"dispatch_outbox", "plan_due_messages", "housekeeping", "daily_agenda",
-                         "waitlist_expiry"}
+                         "waitlist_expiry", "waitlist_offers"}
     for job in jobs.values():
         assert job.coalesce is True and job.max_instances == 1 and job.misfire_grace_time == 300
     assert jobs["plan_due_messages"].trigger.interval == timedelta(minutes=1)
     assert jobs["housekeeping"].trigger.interval == timedelta(hours=1)
+    assert jobs["waitlist_offers"].trigger.interval == timedelta(seconds=15)
     agenda = jobs["daily_agenda"].trigger
     assert str(agenda.timezone) == "Europe/London"
     assert {f.name: str(f) for f in agenda.fields}["hour"] == "7"
@@ -146,7 +147,7 @@ def test_clinic_worker_stops_cleanly_on_sigterm(app, db, tmp_path):
             proc.kill()
     output = log.read_text()
     assert ("jobs dispatch_outbox, plan_due_messages, housekeeping, waitlist_expiry, "
-            "daily_agenda") in output
+            "waitlist_offers, daily_agenda") in output
     assert "worker stopping (signal 15)" in output and "worker stopped" in output
     assert "Traceback" not in output
 

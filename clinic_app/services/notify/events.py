@@ -19,6 +19,8 @@ aftercare                     end + 3 h, or at       booking_completed (only a c
 checkin_24h                   end + 24 h             booking_completed
 red_flag_alert                at once                red_flag_raised (a check-in with flags),
                                                      problem_reported (each problem report)
+waitlist_offer                at once                waitlist_offer_made (the worker's offer
+                                                     job, services.waitlist_offers)
 checkin_72h, prompts,         later facts            the worker's planner (services.planner)
 recalls, daily agenda
 account emails                at once                account_email (services.accounts)
@@ -50,6 +52,7 @@ from clinic_app.models.care import CheckIn
 from clinic_app.models.care import ProblemReport
 from clinic_app.models.outbox import OutboxMessage
 from clinic_app.models.outbox import OutboxStatus
+from clinic_app.models.waitlist import WaitlistOffer
 from clinic_app.services.notify import send_rules  # noqa: F401 - registers the kinds
 from clinic_app.services.notify.messages import ACTIVE_UPCOMING
 from clinic_app.services.notify.messages import AFTERCARE
@@ -62,11 +65,12 @@ from clinic_app.services.notify.messages import CONFIRMATION
 from clinic_app.services.notify.messages import NON_ESSENTIAL
 from clinic_app.services.notify.messages import RED_FLAG_ALERT
 from clinic_app.services.notify.messages import REMINDER
+from clinic_app.services.notify.messages import WAITLIST_OFFER
 from clinic_app.services.settings import get_settings
 
 __all__ = ["CANCELLATION", "account_email", "booking_cancelled", "booking_changed",
            "booking_completed", "booking_created", "intent", "problem_reported",
-           "red_flag_raised"]
+           "red_flag_raised", "waitlist_offer_made"]
 
 
 def intent(session: Session, *, kind: str, key: str, to: str, now: datetime,
@@ -214,6 +218,15 @@ def problem_reported(session: Session, booking: Booking, report: ProblemReport,
     intent(session, kind=RED_FLAG_ALERT, key=f"booking:{booking.id}:problem-report:{report.id}",
            to=therapist_user.email, now=now, user=therapist_user, booking=booking,
            report=report.id)
+
+
+def waitlist_offer_made(session: Session, offer: WaitlistOffer, now: datetime) -> None:
+    """A freed slot is held for a waiting client: email them the offer at once. Keyed by
+    the offer (one email per offer); not linked to the hold's booking row, which is deleted
+    when the offer is declined or expires (the send rule retires the email then)."""
+    client = offer.client
+    intent(session, kind=WAITLIST_OFFER, key=f"waitlist-offer:{offer.id}", to=client.email,
+           now=now, user=client, offer=offer.id)
 
 
 def account_email(session: Session, user: User, kind: str, key: str, now: datetime, *,

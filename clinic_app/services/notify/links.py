@@ -1,4 +1,5 @@
-"""Absolute links for emails and the signed unsubscribe token."""
+"""Absolute links for emails: the signed unsubscribe token, a booking's view/cancel links,
+a waitlist offer's accept/decline links."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from clinic_app.models.accounts import User
 from clinic_app.models.booking import Booking
 from clinic_app.models.booking import BookingStatus
 from clinic_app.models.schedule import ClinicSettings
+from clinic_app.models.waitlist import WaitlistOffer
 from clinic_app.services import booking_links
+from clinic_app.services import offer_links
 
 _UNSUBSCRIBE_SALT = "notify-unsubscribe"
 
@@ -92,3 +95,12 @@ def report_link(booking: Booking) -> str:
     needed; the page applies the care service's 14-day window."""
     token = booking_links.make_token(current_app.config["SECRET_KEY"], booking, "report")
     return absolute("links.report", token=token)
+
+
+def waitlist_offer_links(offer: WaitlistOffer) -> dict[str, str]:
+    """The signed accept and decline links of a waitlist offer email (issue 13.2); each
+    opens the offer's page, whose button does that one thing."""
+    secret = current_app.config["SECRET_KEY"]
+    return {purpose: absolute("waitlist.offer_link",
+                              token=offer_links.make_token(secret, offer, purpose))
+            for purpose in offer_links.PURPOSES}

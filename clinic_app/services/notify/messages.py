@@ -33,12 +33,14 @@ from clinic_app.models.care import ProblemReport
 from clinic_app.models.outbox import OutboxMessage
 from clinic_app.models.schedule import ClinicSettings
 from clinic_app.models.schedule import Therapist
+from clinic_app.models.waitlist import WaitlistOffer
 from clinic_app.scheduling.followup import DEFAULT_PARAMS
 from clinic_app.scheduling.followup import RED_FLAGS
 from clinic_app.services.notify.links import absolute
 from clinic_app.services.notify.links import client_links
 from clinic_app.services.notify.links import report_link
 from clinic_app.services.notify.links import unsubscribe_bits
+from clinic_app.services.notify.links import waitlist_offer_links
 from clinic_app.services.settings import get_settings
 
 # Message kinds (the outbox ``kind`` column).
@@ -53,6 +55,7 @@ REBOOKING_PROMPT = "rebooking_prompt"
 RECALL = "recall"
 DAILY_AGENDA = "daily_agenda"
 RED_FLAG_ALERT = "red_flag_alert"
+WAITLIST_OFFER = "waitlist_offer"
 ACCOUNT_KINDS = ("verify_email", "account_exists", "password_reset", "password_changed",
                  "confirm_email_change", "email_changed", "therapist_invite", "client_invite",
                  "sign_in_link")
@@ -312,6 +315,48 @@ def render_red_flag_alert(session: Session, row: OutboxMessage, now: datetime) -
     return render("red_flag_alert", session, row, booking=booking, client=booking.client,
                   therapist=_recipient(session, row), kind=kind, count=len(flags),
                   session_day=booking.start_at.astimezone(zone).date())
+
+
+@dataclass
+class OfferView:
+    """What the waitlist offer email shows (times already in the clinic zone)."""
+
+    service: str
+    therapist: str
+    when: str
+    short: str
+    ends: str
+    minutes: int
+    held_until: str  # "14:30 GMT"
+    held_until_day: str  # "" when the hold ends on the day it was offered, else the day
+
+
+def offer_view(offer: WaitlistOffer, zone: ZoneInfo, now: datetime) -> OfferView:
+    local_start = offer.start_at.astimezone(zone)
+    local_end = offer.end_at.astimezone(zone)
+    until = offer.expires_at.astimezone(zone)
+    return OfferView(
+        service=offer.service.name, therapist=offer.therapist.user.name,
+        when=format_local(offer.start_at, zone),
+        short=f"{local_start:%a %d %b %Y, %H:%M} {local_start.tzname()}",
+        ends=f"{local_end:%H:%M} {local_end.tzname()}",
+        minutes=int((offer.end_at - offer.start_at).total_seconds() // 60),
+        held_until=f"{until:%H:%M} {until.tzname()}",
+        held_until_day="" if until.date() == now.astimezone(zone).date() else f"{until:%a %d %b}",
+    )
+
+
+def render_waitlist_offer(session: Session, row: OutboxMessage, now: datetime) -> Outgoing:
+    """A freed slot held for a waiting client: what, with whom, when, held until when, and
+    the signed Accept and Decline links (no log-in needed)."""
+    offer = session.get(WaitlistOffer, (row.params or {}).get("offer"))
+    if offer is None:
+        raise NotRenderable("offer gone")
+    clinic = get_settings(session)
+    zone = zone_of(clinic)
+    return render("waitlist_offer", session, row, person=_recipient(session, row),
+                  offer=offer_view(offer, zone, now), links=waitlist_offer_links(offer),
+                  waitlist_url=absolute("waitlist.index"))
 
 
 def render_account_mail(session: Session, row: OutboxMessage, now: datetime) -> Outgoing:

@@ -20,6 +20,8 @@ recall                      nothing booked ahead, no later visit, the current re
                             is not refer / therapist review; within 14 days of its due time
 daily_agenda                the same clinic day (the renderer retires an empty day)
 red_flag_alert              the booking exists (always sent: it is the safety net)
+waitlist_offer              the offer is still open and unexpired, its hold still keeps the
+                            slot, and the client's account is active
 account emails              the account exists; within a day of being written (links expire)
 ==========================  ===============================================================
 
@@ -40,11 +42,14 @@ from sqlalchemy.orm import Session
 
 from clinic_app.mail.outbox import register_kind
 from clinic_app.models.accounts import User
+from clinic_app.models.booking import INCLUDE_HOLDS
 from clinic_app.models.booking import Booking
 from clinic_app.models.booking import BookingStatus
 from clinic_app.models.care import CheckIn
 from clinic_app.models.care import Recommendation
 from clinic_app.models.outbox import OutboxMessage
+from clinic_app.models.waitlist import OfferStatus
+from clinic_app.models.waitlist import WaitlistOffer
 from clinic_app.scheduling.followup import Action
 from clinic_app.services.notify import messages as m
 from clinic_app.services.settings import get_settings
@@ -221,6 +226,26 @@ def check_red_flag_alert(session: Session, row: OutboxMessage, now: datetime) ->
     return booking if isinstance(booking, str) else None
 
 
+def check_waitlist_offer(session: Session, row: OutboxMessage, now: datetime) -> str | None:
+    offer_id = (row.params or {}).get("offer")
+    offer = (session.get(WaitlistOffer, offer_id, populate_existing=True)
+             if isinstance(offer_id, int) else None)
+    if offer is None:
+        return "offer gone"
+    if offer.status != OfferStatus.OPEN.value:
+        return f"offer {offer.status}"
+    if offer.expires_at <= now:
+        return "offer expired"
+    hold = session.get(Booking, offer.hold_id, populate_existing=True,
+                       execution_options={INCLUDE_HOLDS: True})
+    if hold is None or not offer.is_held_by(hold) or not hold.hold_lives(now):
+        return "the slot is no longer held"
+    client = session.get(User, offer.client_id)
+    if client is None or not client.is_active or client.anonymised_at is not None:
+        return "recipient gone"
+    return None
+
+
 def check_account_mail(session: Session, row: OutboxMessage, now: datetime) -> str | None:
     if row.user_id is None or session.get(User, row.user_id) is None:
         return "account gone"
@@ -243,6 +268,7 @@ def register() -> None:
     register_kind(m.RECALL, check=check_recall, render=m.render_recall)
     register_kind(m.DAILY_AGENDA, check=check_agenda, render=m.render_agenda)
     register_kind(m.RED_FLAG_ALERT, check=check_red_flag_alert, render=m.render_red_flag_alert)
+    register_kind(m.WAITLIST_OFFER, check=check_waitlist_offer, render=m.render_waitlist_offer)
     for kind in m.ACCOUNT_KINDS:
         register_kind(kind, check=check_account_mail, render=m.render_account_mail)
 
