@@ -211,7 +211,7 @@ def _offer_page(offer: WaitlistOffer, *, status: int | None = None, error: str |
         booking = db.session.get(Booking, offer.booking_id)
         if booking is not None and booking.status in ("pending", "booked") and (
                 booking.start_at > moment):
-            booking_url = url_for("client.booking_link",
+            booking_url = url_for("links.booking",
                                   token=booking_links.make_token(secret, booking, "view"))
     return render_template(
         "waitlist/offer.html", offer=offer, state=state, error=error,
@@ -240,7 +240,7 @@ def _answer(offer: WaitlistOffer, client: User, purpose: str) -> Page:
         if mine:
             return redirect(url_for("client.booking_done", booking_id=booking.id))
         token = booking_links.make_token(current_app.config["SECRET_KEY"], booking, "view")
-        return redirect(url_for("client.booking_link", token=token))
+        return redirect(url_for("links.booking", token=token))
     flash("Thank you: we offer that time to the next person waiting. You stay on the "
           "waitlist.", "success")
     if mine:
