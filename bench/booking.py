@@ -14,12 +14,16 @@ Targets (issue 10): p50 <= 8 ms on SQLite, <= 12 ms on PostgreSQL.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import contextvars
 import logging
+import os
+import pstats
 import statistics
 import sys
 import tempfile
 import time
+import traceback
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -52,7 +56,15 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def run(database_url: str | None, count: int, warmup: int) -> dict[str, Any]:
+def _origin() -> str:
+    """Where in the app a statement comes from: the innermost clinic_app frames."""
+    frames = [f for f in traceback.extract_stack() if f"{os.sep}clinic_app{os.sep}" in f.filename]
+    return " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in frames[::-1][:3])
+
+
+def run(database_url: str | None, count: int, warmup: int,
+        profile: cProfile.Profile | None = None,
+        trace: list[tuple[str, str]] | None = None) -> dict[str, Any]:
     tmp = tempfile.mkdtemp(prefix="booking-bench-")
     url = database_url or f"sqlite:///{tmp}/bench.sqlite3"
     app = create_app({
@@ -93,8 +105,10 @@ def run(database_url: str | None, count: int, warmup: int) -> dict[str, Any]:
     wanted = [s for s in slots][: (count + warmup) * 3]
     statements = [0]
 
-    def counter(*args: Any) -> None:
+    def counter(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements[0] += 1
+        if trace is not None:
+            trace.append((" ".join(statement.split()), _origin()))
 
     timings: list[float] = []
     counts: list[int] = []
@@ -110,9 +124,16 @@ def run(database_url: str | None, count: int, warmup: int) -> dict[str, Any]:
         body = {"service_id": service_id, "start": slot.start.isoformat(),
                 "therapist_id": slot.therapist_id}
         statements[0] = 0
+        if trace is not None:
+            trace.clear()
+        measured = profile is not None and made >= warmup
         started = time.perf_counter()
+        if measured:
+            profile.enable()
         response = contextvars.Context().run(client.post, "/api/v1/bookings", json=body,
                                              headers=headers[i % CLIENTS])
+        if measured:
+            profile.disable()
         elapsed = time.perf_counter() - started
         if response.status_code != 201:
             refused += 1  # the room or therapist is taken by an earlier booking
@@ -142,8 +163,20 @@ def main() -> None:
     parser.add_argument("--database-url", help="PostgreSQL scratch database (schema dropped)")
     parser.add_argument("--count", type=int, default=200, help="bookings measured")
     parser.add_argument("--warmup", type=int, default=20, help="bookings before measuring")
+    parser.add_argument("--profile", action="store_true",
+                        help="cProfile the measured bookings; print the top functions")
+    parser.add_argument("--statements", action="store_true",
+                        help="list the SQL statements of the last booking and their origin")
     args = parser.parse_args()
-    r = run(args.database_url, args.count, args.warmup)
+    profile = cProfile.Profile() if args.profile else None
+    trace: list[tuple[str, str]] | None = [] if args.statements else None
+    r = run(args.database_url, args.count, args.warmup, profile=profile, trace=trace)
+    if trace is not None:
+        for n, (statement, origin) in enumerate(trace, 1):
+            print(f"{n:2}. {statement[:110]}\n      {origin}")
+    if profile is not None:
+        # Per booking: the times below are totals over the measured bookings.
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(45)
     print(f"{r['database']}: {r['bookings']} bookings (refused {r['refused']}), "
           f"p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms, mean {r['mean_ms']:.1f} ms, "
           f"{r['statements']:.0f} SQL statements per booking (max {r['statements_max']}); "
