@@ -63,7 +63,7 @@ def _origin() -> str:
 
 
 def run(database_url: str | None, count: int, warmup: int,
-        profile: cProfile.Profile | None = None,
+        profile: list[cProfile.Profile] | None = None,
         trace: list[tuple[str, str]] | None = None) -> dict[str, Any]:
     tmp = tempfile.mkdtemp(prefix="booking-bench-")
     url = database_url or f"sqlite:///{tmp}/bench.sqlite3"
@@ -126,20 +126,22 @@ def run(database_url: str | None, count: int, warmup: int,
         statements[0] = 0
         if trace is not None:
             trace.clear()
-        measured = profile is not None and made >= warmup
+        one = cProfile.Profile() if profile is not None and made >= warmup else None
         started = time.perf_counter()
-        if measured:
-            profile.enable()
+        if one is not None:
+            one.enable()
         response = contextvars.Context().run(client.post, "/api/v1/bookings", json=body,
                                              headers=headers[i % CLIENTS])
-        if measured:
-            profile.disable()
+        if one is not None:
+            one.disable()
         elapsed = time.perf_counter() - started
         if response.status_code != 201:
             refused += 1  # the room or therapist is taken by an earlier booking
             continue
         made += 1
         if made > warmup:
+            if one is not None and profile is not None:
+                profile.append(one)  # refused requests are left out of the profile
             timings.append(elapsed * 1000)
             counts.append(statements[0])
     event.remove(engine, "before_cursor_execute", counter)
@@ -168,15 +170,17 @@ def main() -> None:
     parser.add_argument("--statements", action="store_true",
                         help="list the SQL statements of the last booking and their origin")
     args = parser.parse_args()
-    profile = cProfile.Profile() if args.profile else None
+    profile: list[cProfile.Profile] | None = [] if args.profile else None
     trace: list[tuple[str, str]] | None = [] if args.statements else None
     r = run(args.database_url, args.count, args.warmup, profile=profile, trace=trace)
     if trace is not None:
         for n, (statement, origin) in enumerate(trace, 1):
             print(f"{n:2}. {statement[:110]}\n      {origin}")
-    if profile is not None:
-        # Per booking: the times below are totals over the measured bookings.
-        pstats.Stats(profile).sort_stats("cumulative").print_stats(45)
+    if profile:
+        # Totals over the measured bookings (divide by their number for one booking).
+        stats = pstats.Stats(*profile)
+        stats.sort_stats("cumulative").print_stats(60)
+        stats.sort_stats("tottime").print_stats(30)
     print(f"{r['database']}: {r['bookings']} bookings (refused {r['refused']}), "
           f"p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms, mean {r['mean_ms']:.1f} ms, "
           f"{r['statements']:.0f} SQL statements per booking (max {r['statements_max']}); "
