@@ -14,8 +14,8 @@ Targets (issue 10): p50 <= 8 ms on SQLite, <= 12 ms on PostgreSQL.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import contextvars
+import cProfile
 import logging
 import os
 import pstats
