@@ -26,12 +26,14 @@ from datetime import datetime
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import bindparam
 from sqlalchemy import delete
 from sqlalchemy import func
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from clinic_app.errors import Conflict
 from clinic_app.errors import DomainError
@@ -44,6 +46,9 @@ from clinic_app.models.accounts import User
 from clinic_app.models.booking import MAX_ID
 from clinic_app.models.booking import Booking
 from clinic_app.models.booking import BookingStatus
+from clinic_app.models.schedule import Room
+from clinic_app.models.schedule import Service
+from clinic_app.models.schedule import Therapist
 from clinic_app.scheduling import availability as pure
 from clinic_app.services import care
 from clinic_app.services.availability import ServiceInfo
@@ -335,8 +340,35 @@ def book(
     else:
         raise SlotTaken("That time has just been taken. Please pick another.",
                         fields={"start": "No longer available."})
+    _attach_parties(session, booking)
     notifications.booking_created(session, booking, now)
     return booking
+
+
+# The therapist (with their user), room and service of one booking, in one statement.
+_PARTIES = (
+    select(Therapist, User, Room, Service)
+    .join(User, User.id == Therapist.user_id)
+    .join_from(Therapist, Room, Room.id == bindparam("room_id"))
+    .join_from(Therapist, Service, Service.id == bindparam("service_id"))
+    .where(Therapist.id == bindparam("therapist_id"))
+)
+
+
+def _attach_parties(session: Session, booking: Booking) -> None:
+    """Load a new booking's therapist (with their user), room and service in one statement
+    and attach them: its messages and the API's answer read all four, and lazy loading
+    them cost a statement each."""
+    row = session.execute(_PARTIES, {"therapist_id": booking.therapist_id,
+                                     "room_id": booking.room_id,
+                                     "service_id": booking.service_id}).first()
+    if row is None:  # cannot happen (foreign keys); lazy loading would then say why
+        return
+    therapist, user, room, service = row
+    set_committed_value(therapist, "user", user)
+    set_committed_value(booking, "therapist", therapist)
+    set_committed_value(booking, "room", room)
+    set_committed_value(booking, "service", service)
 
 
 def admit_client(session: Session, *, client: User, actor: User, start: datetime,
