@@ -53,7 +53,7 @@ from clinic_app.scheduling import availability as pure
 from clinic_app.services import care
 from clinic_app.services.availability import ServiceInfo
 from clinic_app.services.availability import bookable_service
-from clinic_app.services.availability import load_search_data
+from clinic_app.services.availability import load_booking_data
 from clinic_app.services.availability import load_service
 from clinic_app.services.booking_access import get_booking_for
 from clinic_app.services.booking_access import is_staff as _is_staff
@@ -178,13 +178,12 @@ def _find_slot(
     """
     settings = get_settings(session)
     day: date = start.astimezone(ZoneInfo(settings.timezone)).date()
-    data = load_search_data(
+    data = load_booking_data(
         session,
         settings=settings,
         service=service,
         therapist_ids=therapist_ids,
-        date_from=day,
-        date_to=day,
+        day=day,
         exclude_booking_id=exclude_booking_id,
         now=now,
     )
