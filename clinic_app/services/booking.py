@@ -240,34 +240,44 @@ def delete_expired_holds(session: Session, *, therapist_id: int, room_id: int,
 
 def _place(session: Session, booking: Booking, slot: pure.Slot, service: ServiceInfo,
            now: datetime, *, moving: bool = False) -> bool:
-    """Put ``booking`` on ``slot`` and flush it in a SAVEPOINT.
+    """Put ``booking`` on ``slot`` and flush it (on PostgreSQL in a SAVEPOINT).
 
     Returns False when PostgreSQL's exclusion constraint refused it (a concurrent booking
     won): the SAVEPOINT is rolled back, so the transaction stays usable and the booking
-    keeps its previous state (a new one is expunged, a moved one expired).
+    keeps its previous state (a new one is expunged, a moved one expired). SQLite has no
+    such constraint and its writers are serial (the re-check saw every booking), so there
+    is nothing to recover from and no SAVEPOINT (two statements fewer per booking).
     """
     delete_expired_holds(
         session, therapist_id=slot.therapist_id, room_id=slot.room_id,
         blocked_start=slot.start - timedelta(minutes=service.buffer_before_minutes),
         blocked_end=slot.end + timedelta(minutes=service.buffer_after_minutes), now=now)
+    if session.connection().dialect.name != "postgresql":
+        _put_on(session, booking, slot, service, now, moving=moving)
+        return True
     try:
         # begin_nested() flushes pending work first, so the change is made inside it.
         with session.begin_nested():
-            where = {"therapist_id": slot.therapist_id, "room_id": slot.room_id,
-                     "start": slot.start, "end": slot.end,
-                     "buffer_before": timedelta(minutes=service.buffer_before_minutes),
-                     "buffer_after": timedelta(minutes=service.buffer_after_minutes)}
-            if moving:
-                booking.move(now, **where)
-            else:
-                booking.place(now, **where)
-            session.add(booking)
-            session.flush()
+            _put_on(session, booking, slot, service, now, moving=moving)
     except DBAPIError as exc:
         if _is_exclusion_violation(exc):
             return False
         raise
     return True
+
+
+def _put_on(session: Session, booking: Booking, slot: pure.Slot, service: ServiceInfo,
+            now: datetime, *, moving: bool) -> None:
+    where = {"therapist_id": slot.therapist_id, "room_id": slot.room_id,
+             "start": slot.start, "end": slot.end,
+             "buffer_before": timedelta(minutes=service.buffer_before_minutes),
+             "buffer_after": timedelta(minutes=service.buffer_after_minutes)}
+    if moving:
+        booking.move(now, **where)
+    else:
+        booking.place(now, **where)
+    session.add(booking)
+    session.flush()
 
 
 def book(
