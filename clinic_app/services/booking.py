@@ -149,11 +149,21 @@ def _slot_error(exc: pure.SlotError, field: str = "start") -> DomainError:
     return ValidationFailed(message, code=exc.code, fields={field: message})
 
 
-def _lock_row(session: Session, model: type, row_id: int) -> None:
-    """Serialise concurrent changes to one row (PostgreSQL; SQLite is already serial)."""
-    session.execute(
-        select(model.id).where(model.id == row_id).with_for_update()  # type: ignore[attr-defined]
-    )
+# The client's row lock and the cap count run on every booking: prebuilt Core statements
+# on the connection (an ORM select is rebuilt, and passed through the hold filter, each time).
+_USERS = User.__table__
+_BOOKINGS = Booking.__table__
+_LOCK_CLIENT = select(_USERS.c.id).where(_USERS.c.id == bindparam("id")).with_for_update()
+_UPCOMING_COUNT = select(func.count(_BOOKINGS.c.id)).where(
+    _BOOKINGS.c.client_id == bindparam("client_id"),
+    _BOOKINGS.c.status.in_(UPCOMING),  # never a hold
+    _BOOKINGS.c.start_at >= bindparam("now", type_=UTCDateTime()),
+)
+
+
+def _lock_client(session: Session, client_id: int) -> None:
+    """Serialise concurrent bookings of one client (PostgreSQL; SQLite is already serial)."""
+    session.connection().execute(_LOCK_CLIENT, {"id": client_id})
 
 
 def lock(session: Session, booking: Booking) -> Booking:
@@ -222,7 +232,6 @@ def _is_exclusion_violation(exc: DBAPIError) -> bool:
     return getattr(exc.orig, "sqlstate", None) in ("23P01", "40P01")
 
 
-_BOOKINGS = Booking.__table__
 # Core, with RETURNING: the ORM's bulk DELETE with session synchronisation cost more than
 # the rest of the placing (a millisecond or more per booking, bench/booking.py --profile).
 _DELETE_EXPIRED_HOLDS = (
@@ -416,15 +425,10 @@ def admit_client(session: Session, *, client: User, actor: User, start: datetime
     else:
         early = early_confirmed and care.recommended_earliest(session, client, start) is not None
     # One booking at a time per client, so two parallel requests cannot both pass the cap.
-    _lock_row(session, User, client.id)
+    _lock_client(session, client.id)
     settings = get_settings(session)
-    upcoming = session.scalar(
-        select(func.count(Booking.id)).where(
-            Booking.client_id == client.id,
-            Booking.status.in_(UPCOMING),
-            Booking.start_at >= now,
-        )
-    )
+    upcoming = session.connection().execute(
+        _UPCOMING_COUNT, {"client_id": client.id, "now": now}).scalar_one()
     if upcoming >= settings.max_upcoming_per_client:
         raise ValidationFailed(
             f"You already have {upcoming} upcoming sessions, the most we hold per client. "
