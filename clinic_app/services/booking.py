@@ -337,7 +337,15 @@ def _insert_new(session: Session, draft: Booking, slot: pure.Slot, service: Serv
     draft.place(now, **_where(slot, service))
     values = {key: getattr(draft, key) for key in _BOOKING_COLUMNS if key in draft.__dict__}
     stmt = _INSERT_NEW[session.connection().dialect.name]
-    return session.scalars(stmt, [values]).first()
+    try:
+        return session.scalars(stmt, [values]).first()
+    except DBAPIError as exc:
+        if not _is_exclusion_violation(exc):
+            raise
+        # A deadlock with a concurrent writer of the same time (one moving a booking or
+        # placing a hold there): PostgreSQL aborted this transaction, so no retry inside it.
+        raise SlotTaken("That time has just been taken. Please pick another.",
+                        fields={"start": "No longer available."}) from None
 
 
 # Built once, with the row as parameters: ``.values(row)`` per call cost more than the SQL.
