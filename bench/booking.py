@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import argparse
 import contextvars
+import cProfile
 import logging
+import os
+import pstats
 import statistics
 import sys
 import tempfile
 import time
+import traceback
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -52,7 +56,15 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def run(database_url: str | None, count: int, warmup: int) -> dict[str, Any]:
+def _origin() -> str:
+    """Where in the app a statement comes from: the innermost clinic_app frames."""
+    frames = [f for f in traceback.extract_stack() if f"{os.sep}clinic_app{os.sep}" in f.filename]
+    return " <- ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in frames[::-1][:3])
+
+
+def run(database_url: str | None, count: int, warmup: int,
+        profile: list[cProfile.Profile] | None = None,
+        trace: list[tuple[str, str]] | None = None) -> dict[str, Any]:
     tmp = tempfile.mkdtemp(prefix="booking-bench-")
     url = database_url or f"sqlite:///{tmp}/bench.sqlite3"
     app = create_app({
@@ -93,10 +105,15 @@ def run(database_url: str | None, count: int, warmup: int) -> dict[str, Any]:
     wanted = [s for s in slots][: (count + warmup) * 3]
     statements = [0]
 
-    def counter(*args: Any) -> None:
+    def counter(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements[0] += 1
+        if trace is not None:
+            trace.append((" ".join(statement.split()), _origin()))
 
     timings: list[float] = []
+    # This process's CPU time: on a loaded machine it moves far less than the wall clock
+    # (time waiting for the CPU or for PostgreSQL's server process is not in it).
+    cpu_times: list[float] = []
     counts: list[int] = []
     refused = 0
     client = app.test_client()
@@ -110,16 +127,27 @@ def run(database_url: str | None, count: int, warmup: int) -> dict[str, Any]:
         body = {"service_id": service_id, "start": slot.start.isoformat(),
                 "therapist_id": slot.therapist_id}
         statements[0] = 0
-        started = time.perf_counter()
+        if trace is not None:
+            trace.clear()
+        one = cProfile.Profile() if profile is not None and made >= warmup else None
+        started, cpu_started = time.perf_counter(), time.process_time()
+        if one is not None:
+            one.enable()
         response = contextvars.Context().run(client.post, "/api/v1/bookings", json=body,
                                              headers=headers[i % CLIENTS])
+        if one is not None:
+            one.disable()
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
         if response.status_code != 201:
             refused += 1  # the room or therapist is taken by an earlier booking
             continue
         made += 1
         if made > warmup:
+            if one is not None and profile is not None:
+                profile.append(one)  # refused requests are left out of the profile
             timings.append(elapsed * 1000)
+            cpu_times.append(cpu * 1000)
             counts.append(statements[0])
     event.remove(engine, "before_cursor_execute", counter)
     with app.app_context():
@@ -131,7 +159,7 @@ def run(database_url: str | None, count: int, warmup: int) -> dict[str, Any]:
         "database": "postgresql" if url.startswith("postgresql") else "sqlite",
         "bookings": len(timings), "refused": refused,
         "p50_ms": statistics.median(timings), "p95_ms": _percentile(timings, 0.95),
-        "mean_ms": statistics.fmean(timings),
+        "mean_ms": statistics.fmean(timings), "cpu_p50_ms": statistics.median(cpu_times),
         "statements": statistics.median(counts), "statements_max": max(counts),
         "unrendered_outbox_rows": intents,
     }
@@ -142,10 +170,25 @@ def main() -> None:
     parser.add_argument("--database-url", help="PostgreSQL scratch database (schema dropped)")
     parser.add_argument("--count", type=int, default=200, help="bookings measured")
     parser.add_argument("--warmup", type=int, default=20, help="bookings before measuring")
+    parser.add_argument("--profile", action="store_true",
+                        help="cProfile the measured bookings; print the top functions")
+    parser.add_argument("--statements", action="store_true",
+                        help="list the SQL statements of the last booking and their origin")
     args = parser.parse_args()
-    r = run(args.database_url, args.count, args.warmup)
+    profile: list[cProfile.Profile] | None = [] if args.profile else None
+    trace: list[tuple[str, str]] | None = [] if args.statements else None
+    r = run(args.database_url, args.count, args.warmup, profile=profile, trace=trace)
+    if trace is not None:
+        for n, (statement, origin) in enumerate(trace, 1):
+            print(f"{n:2}. {statement[:110]}\n      {origin}")
+    if profile:
+        # Totals over the measured bookings (divide by their number for one booking).
+        stats = pstats.Stats(*profile)
+        stats.sort_stats("cumulative").print_stats(60)
+        stats.sort_stats("tottime").print_stats(30)
     print(f"{r['database']}: {r['bookings']} bookings (refused {r['refused']}), "
           f"p50 {r['p50_ms']:.1f} ms, p95 {r['p95_ms']:.1f} ms, mean {r['mean_ms']:.1f} ms, "
+          f"CPU p50 {r['cpu_p50_ms']:.1f} ms, "
           f"{r['statements']:.0f} SQL statements per booking (max {r['statements_max']}); "
           f"{r['unrendered_outbox_rows']} outbox rows written as intents (not rendered)")
 

@@ -44,6 +44,8 @@ from sqlalchemy import delete
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from clinic_app.errors import Conflict
@@ -144,27 +146,45 @@ class Intent:
     essential: bool = True
 
 
+def _insert_new_intents(dialect: str) -> Any:
+    """INSERT of outbox rows that skips every row whose key is already present."""
+    stmt = _INSERT_INTENTS.get(dialect)
+    if stmt is None:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = (insert(OutboxMessage.__table__).on_conflict_do_nothing(index_elements=["key"])
+                .returning(OutboxMessage.__table__.c.id))
+        _INSERT_INTENTS[dialect] = stmt
+    return stmt
+
+
+_INSERT_INTENTS: dict[str, Any] = {}
+
+
 def enqueue_intents(session: Session, intents: list[Intent], *, now: datetime) -> int:
-    """Write several intents at once: one query for the keys already present and one
-    flush for the new rows (a booking writes four or more). Idempotent on each key like
-    ``enqueue``; returns how many rows were written."""
+    """Write several intents at once (a booking writes four or more) in ONE statement,
+    ``INSERT ... ON CONFLICT (key) DO NOTHING``: idempotent on each key like ``enqueue``,
+    also against a concurrent writer of the same key. Returns how many rows were written.
+
+    The rows are written with Core, not as ORM objects: the causing request never reads
+    them back, and building and flushing the objects cost more than the SQL.
+    """
     if not intents:
         return 0
-    present = set(session.scalars(
-        select(OutboxMessage.key).where(OutboxMessage.key.in_([i.key for i in intents]))))
-    new = [i for i in intents if i.key not in present]
-    for item in new:
+    session.flush()  # pending ORM rows first, so a key they hold is seen as present
+    rows = []
+    for item in intents:
         due = item.due_at or now
-        session.add(OutboxMessage(
-            key=item.key, kind=item.kind, to_addr=item.to, subject=None, body_text=None,
-            body_html=None, attachments=[], headers={}, params=dict(item.params),
-            essential=item.essential, booking_id=item.booking_id, user_id=item.user_id,
-            status=OutboxStatus.PENDING.value, due_at=due, next_attempt_at=due, attempts=0,
-            created_at=now,
-        ))
-    if new:
-        session.flush()
-    return len(new)
+        rows.append({
+            "key": item.key, "kind": item.kind, "to_addr": item.to, "subject": None,
+            "body_text": None, "body_html": None, "attachments": [], "headers": {},
+            "params": dict(item.params), "essential": item.essential,
+            "booking_id": item.booking_id, "user_id": item.user_id,
+            "status": OutboxStatus.PENDING.value, "due_at": due, "next_attempt_at": due,
+            "attempts": 0, "lease_until": None, "claimed_by": None, "last_error": None,
+            "created_at": now, "sent_at": None,
+        })
+    conn = session.connection()
+    return len(conn.execute(_insert_new_intents(conn.dialect.name), rows).all())
 
 
 def retire(

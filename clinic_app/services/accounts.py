@@ -11,10 +11,12 @@ from datetime import timedelta
 
 from email_validator import EmailNotValidError
 from email_validator import validate_email
+from sqlalchemy import bindparam
 from sqlalchemy import delete
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import joinedload
 
 from clinic_app.errors import DomainError
 from clinic_app.errors import NotAuthenticated
@@ -494,8 +496,16 @@ def issue_api_token(
     return raw, row
 
 
+# Every API request: the token and its user in one statement (the user was a lazy load).
+_TOKEN_WITH_USER = (
+    select(ApiToken)
+    .options(joinedload(ApiToken.user, innerjoin=True))
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
+
+
 def user_for_api_token(session: Session, raw: str, now: datetime) -> tuple[User, ApiToken] | None:
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(raw)))
+    row = session.scalar(_TOKEN_WITH_USER, {"token_hash": token_hash(raw)})
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
     user = row.user

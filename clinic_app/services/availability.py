@@ -6,15 +6,15 @@ overrides, closures -- cached per process behind the catalogue stamp
 statement (the stamp and the bookings in one ``UNION ALL``); a cold cache costs four, a stale
 one at most five, whatever the date range or the number of bookings (a test counts them).
 
-The booking path (:func:`load_service`, :func:`load_search_data`) reads everything afresh
-inside its write transaction, in a fixed number of statements:
-
-1. the settings row;
-2. the service with the ids of its active therapists and active rooms (one joined query);
-3. weekly hours and overrides of the therapists concerned plus the closures overlapping the
-   range (one ``UNION ALL``, each branch bounded by its own index);
-4. the active bookings whose blocked interval overlaps the range, with an index-bounded
-   filter on ``blocked_start`` (see engineering.md "Speed targets").
+The booking path re-checks one day inside its write transaction
+(:func:`load_service`, :func:`load_booking_data`): the service with its active therapists
+and rooms and the catalogue stamp (one joined query), then the active bookings whose blocked
+interval overlaps the day, with an index-bounded filter on ``blocked_start`` (see
+engineering.md "Speed targets"). Hours, overrides and closures come from the same cached
+catalogue while the stamp read with the service is its stamp, else from a reload. The
+settings row is the session's (``services.settings.get_settings``).
+:func:`load_search_data` reads the schedules afresh instead (one ``UNION ALL`` of weekly
+hours, overrides and closures, each branch bounded by its own index).
 
 Rows are read as plain tuples, not ORM entities: loading hundreds of objects would cost more
 than the search itself. The pure functions live in :mod:`clinic_app.scheduling.availability`.
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from dataclasses import field
 from datetime import UTC
 from datetime import date
 from datetime import datetime
@@ -56,6 +57,8 @@ from clinic_app.errors import ValidationFailed
 from clinic_app.models.booking import MAX_BLOCKED_MINUTES
 from clinic_app.models.booking import Booking
 from clinic_app.models.booking import BookingStatus
+from clinic_app.models.catalog_stamp import STAMP_ROW_ID
+from clinic_app.models.catalog_stamp import CatalogStamp
 from clinic_app.models.schedule import ClinicSettings
 from clinic_app.models.schedule import Closure
 from clinic_app.models.schedule import HoursOverride
@@ -79,6 +82,7 @@ __all__ = [
     "ServiceInfo",
     "check_range",
     "load_schedules",
+    "load_booking_data",
     "load_search_data",
     "load_service",
     "rules_from",
@@ -99,6 +103,10 @@ class ServiceInfo:
     price_cents: int
     therapist_ids: tuple[int, ...]  # active therapists offering it, ascending
     room_ids: tuple[int, ...]  # active suitable rooms, ascending
+    # The catalogue stamp read in the same statement (load_service), None when not read: it
+    # tells the booking path whether this process's cached schedules are current. Not part
+    # of the service's value (two reads of an unchanged service are equal).
+    stamp: int | None = field(default=None, compare=False)
 
     @property
     def spec(self) -> pure.ServiceSpec:
@@ -136,19 +144,21 @@ def rules_from(settings: ClinicSettings) -> pure.Rules:
 # The hot-path statements are built once, with bind parameters, and run on the Core
 # connection: building expressions and going through the ORM layer cost more than the
 # SQL itself here (measured with cProfile in bench/availability.py).
-# Every service with its active therapists and rooms, one row per (therapist, room) pair;
-# the catalogue loads them all, ``load_service`` one.
-_ALL_SERVICES_STMT = (
+_SERVICE_COLUMNS = (
+    Service.id,
+    Service.name,
+    Service.active,
+    Service.duration_minutes,
+    Service.buffer_before_minutes,
+    Service.buffer_after_minutes,
+    Service.price_cents,
+    Therapist.id,
+    Room.id,
+)
+_SERVICE_STMT = (
     select(
-        Service.id,
-        Service.name,
-        Service.active,
-        Service.duration_minutes,
-        Service.buffer_before_minutes,
-        Service.buffer_after_minutes,
-        Service.price_cents,
-        Therapist.id,
-        Room.id,
+        *_SERVICE_COLUMNS,
+        select(CatalogStamp.stamp).where(CatalogStamp.id == STAMP_ROW_ID).scalar_subquery(),
     )
     .select_from(Service)
     .outerjoin(service_therapists, service_therapists.c.service_id == Service.id)
@@ -158,12 +168,13 @@ _ALL_SERVICES_STMT = (
     )
     .outerjoin(service_rooms, service_rooms.c.service_id == Service.id)
     .outerjoin(Room, and_(Room.id == service_rooms.c.room_id, Room.active.is_(True)))
+    .where(Service.id == bindparam("service_id"))
 )
-_SERVICE_STMT = _ALL_SERVICES_STMT.where(Service.id == bindparam("service_id"))
 
 
 def load_service(session: Session, service_id: int) -> ServiceInfo:
-    """The service with its active therapists and rooms, in one query; NotFound if missing."""
+    """The service with its active therapists and rooms and the catalogue stamp, in one
+    query; NotFound if missing."""
     rows = session.connection().execute(_SERVICE_STMT, {"service_id": service_id}).all()
     if not rows:
         raise NotFound("There is no such service.", fields={"service_id": "No such service."})
@@ -178,6 +189,7 @@ def load_service(session: Session, service_id: int) -> ServiceInfo:
         price_cents=first[6],
         therapist_ids=tuple(sorted({r[7] for r in rows if r[7] is not None})),
         room_ids=tuple(sorted({r[8] for r in rows if r[8] is not None})),
+        stamp=first[9],
     )
 
 
@@ -311,10 +323,29 @@ def load_search_data(
     the busy time (a booking being moved must not collide with itself). Holds that expired
     by ``now`` are not busy (without ``now`` every hold counts, the safe side).
     """
-    rules = rules_from(settings)
     tids = sorted(set(therapist_ids))
     schedules, closures = load_schedules(session, therapist_ids=tids, date_from=date_from,
                                          date_to=date_to)
+    return _with_busy(session, settings=settings, service=service, tids=tids,
+                      schedules=schedules, closures=closures, date_from=date_from,
+                      date_to=date_to, exclude_booking_id=exclude_booking_id, now=now)
+
+
+def _with_busy(
+    session: Session,
+    *,
+    settings: ClinicSettings,
+    service: ServiceInfo,
+    tids: list[int],
+    schedules: tuple[pure.TherapistSchedule, ...],
+    closures: tuple[tuple[date, date], ...],
+    date_from: date,
+    date_to: date,
+    exclude_booking_id: int | None,
+    now: datetime | None,
+) -> SearchData:
+    """The :class:`SearchData` of these schedules, with the busy time read (one statement)."""
+    rules = rules_from(settings)
     conn = session.connection()
 
     # Busy time that can touch a slot of these dates: a slot's blocked interval reaches
@@ -400,10 +431,35 @@ class Catalog:
 # with; a stale entry is replaced, never patched.
 _CATALOGS: WeakKeyDictionary[Any, Catalog] = WeakKeyDictionary()
 
-_SETTINGS_SQL = (
-    "SELECT (SELECT stamp FROM catalog_stamp WHERE id = 1), timezone, min_notice_minutes,"
-    " horizon_days, slot_step_minutes FROM clinic_settings ORDER BY id LIMIT 1"
-)
+# On PostgreSQL the stamp is the writing transaction's id, the same for every change that
+# one transaction makes: a catalogue loaded by the transaction that wrote the stamp could
+# change again under the same stamp, so it is labelled with no stamp (NULL) and not kept.
+_SETTINGS_SQL = {
+    dialect: "SELECT (SELECT " + stamp + " FROM catalog_stamp WHERE id = 1), timezone,"  # noqa: S608
+    " min_notice_minutes, horizon_days, slot_step_minutes FROM clinic_settings"
+    " ORDER BY id LIMIT 1"
+    for dialect, stamp in (("sqlite", "stamp"),
+                           ("postgresql", "NULLIF(stamp, txid_current_if_assigned())"))
+}
+
+
+def _all_services_statement() -> Any:
+    """``_SERVICE_STMT`` without its ``service_id`` filter and the stamp: every service in
+    one query."""
+    return (
+        select(*_SERVICE_COLUMNS)
+        .select_from(Service)
+        .outerjoin(service_therapists, service_therapists.c.service_id == Service.id)
+        .outerjoin(
+            Therapist,
+            and_(Therapist.id == service_therapists.c.therapist_id, Therapist.active.is_(True)),
+        )
+        .outerjoin(service_rooms, service_rooms.c.service_id == Service.id)
+        .outerjoin(Room, and_(Room.id == service_rooms.c.room_id, Room.active.is_(True)))
+    )
+
+
+_ALL_SERVICES_STMT = _all_services_statement()
 _ALL_SCHEDULES_SQL = (
     "SELECT 'w', therapist_id, weekday, effective_from, NULL, NULL, start_time, end_time"
     " FROM weekly_hours"
@@ -430,10 +486,11 @@ def _load_catalog(session: Session) -> Catalog:
     stamp stale (the next search reloads) and never labels old rows with a new stamp.
     """
     conn = session.connection()
-    row = conn.exec_driver_sql(_SETTINGS_SQL).first()
+    sql = _SETTINGS_SQL[conn.dialect.name]
+    row = conn.exec_driver_sql(sql).first()
     if row is None:  # first use of a new database: create the settings row (a write)
         get_settings(session)
-        row = conn.exec_driver_sql(_SETTINGS_SQL).first()
+        row = conn.exec_driver_sql(sql).first()
     stamp, zone, notice, horizon, step = row
     rules = pure.Rules(tz=ZoneInfo(zone), min_notice=timedelta(minutes=notice),
                        horizon=timedelta(days=horizon), step=timedelta(minutes=step))
@@ -646,3 +703,40 @@ def search_slots(
         room_busy=room_busy,
     )
     return rules.tz, slots
+
+
+def load_booking_data(
+    session: Session,
+    *,
+    settings: ClinicSettings,
+    service: ServiceInfo,
+    therapist_ids: Iterable[int],
+    day: date,
+    exclude_booking_id: int | None = None,
+    now: datetime,
+) -> SearchData:
+    """:func:`load_search_data` for the one local ``day`` a booking re-checks, inside its
+    write transaction, with the schedules and closures from this process's catalogue.
+
+    The catalogue is used while ``service.stamp`` -- read in the same statement as the
+    service (:func:`load_service`) -- is the one it was loaded with: the re-check then costs
+    one statement, the busy time. A stale or missing catalogue is reloaded and kept (three
+    statements); without a stamp (no stamp row) the day's schedules are read (one).
+    """
+    tids = sorted(set(therapist_ids))
+    if service.stamp is None:
+        schedules, closures = load_schedules(session, therapist_ids=tids, date_from=day,
+                                             date_to=day)
+    else:
+        engine = session.get_bind()
+        catalog = _CATALOGS.get(engine)
+        if catalog is None or catalog.stamp != service.stamp:
+            catalog = _load_catalog(session)
+            if catalog.stamp is not None:
+                _CATALOGS[engine] = catalog
+        schedules = tuple(catalog.schedules.get(t) or pure.TherapistSchedule(t, ())
+                          for t in tids)
+        closures = catalog.closures
+    return _with_busy(session, settings=settings, service=service, tids=tids,
+                      schedules=schedules, closures=closures, date_from=day, date_to=day,
+                      exclude_booking_id=exclude_booking_id, now=now)

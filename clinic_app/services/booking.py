@@ -11,9 +11,11 @@ caller's transaction, then flushes. Two guards make double booking impossible:
 
 * SQLite: every transaction begins ``IMMEDIATE`` (clinic_app/db.py), so writers are serial and
   the re-check sees every committed booking;
-* PostgreSQL: the exclusion constraints on ``bookings`` refuse overlapping held time at flush.
-  The flush runs inside a SAVEPOINT; on 23P01 we re-read busy time (READ COMMITTED sees the
-  winner's row) and try the next room/therapist, or answer 409 ``slot_taken``.
+* PostgreSQL: the exclusion constraints on ``bookings`` refuse overlapping held time. A new
+  booking is one ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` (the constraints are its
+  arbiters: a lost race returns no row); a moved booking or a hold is flushed inside a
+  SAVEPOINT (23P01 rolls it back). Either way we then re-read busy time (READ COMMITTED sees
+  the winner's row) and try the next room/therapist, or answer 409 ``slot_taken``.
 
 Services never commit: the caller (view, API handler, worker) does.
 """
@@ -24,15 +26,22 @@ from dataclasses import replace
 from datetime import date
 from datetime import datetime
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import bindparam
 from sqlalchemy import delete
 from sqlalchemy import func
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import or_
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
+from clinic_app.db import UTCDateTime
 from clinic_app.errors import Conflict
 from clinic_app.errors import DomainError
 from clinic_app.errors import Forbidden
@@ -44,12 +53,15 @@ from clinic_app.models.accounts import User
 from clinic_app.models.booking import MAX_ID
 from clinic_app.models.booking import Booking
 from clinic_app.models.booking import BookingStatus
+from clinic_app.models.schedule import Room
+from clinic_app.models.schedule import Service
+from clinic_app.models.schedule import Therapist
 from clinic_app.scheduling import availability as pure
 from clinic_app.services import care
 from clinic_app.services import freed_time
 from clinic_app.services.availability import ServiceInfo
 from clinic_app.services.availability import bookable_service
-from clinic_app.services.availability import load_search_data
+from clinic_app.services.availability import load_booking_data
 from clinic_app.services.availability import load_service
 from clinic_app.services.booking_access import get_booking_for
 from clinic_app.services.booking_access import is_staff as _is_staff
@@ -144,11 +156,21 @@ def _slot_error(exc: pure.SlotError, field: str = "start") -> DomainError:
     return ValidationFailed(message, code=exc.code, fields={field: message})
 
 
-def _lock_row(session: Session, model: type, row_id: int) -> None:
-    """Serialise concurrent changes to one row (PostgreSQL; SQLite is already serial)."""
-    session.execute(
-        select(model.id).where(model.id == row_id).with_for_update()  # type: ignore[attr-defined]
-    )
+# The client's row lock and the cap count run on every booking: prebuilt Core statements
+# on the connection (an ORM select is rebuilt, and passed through the hold filter, each time).
+_USERS = User.__table__
+_BOOKINGS = Booking.__table__
+_LOCK_CLIENT = select(_USERS.c.id).where(_USERS.c.id == bindparam("id")).with_for_update()
+_UPCOMING_COUNT = select(func.count(_BOOKINGS.c.id)).where(
+    _BOOKINGS.c.client_id == bindparam("client_id"),
+    _BOOKINGS.c.status.in_(UPCOMING),  # never a hold
+    _BOOKINGS.c.start_at >= bindparam("now", type_=UTCDateTime()),
+)
+
+
+def _lock_client(session: Session, client_id: int) -> None:
+    """Serialise concurrent bookings of one client (PostgreSQL; SQLite is already serial)."""
+    session.connection().execute(_LOCK_CLIENT, {"id": client_id})
 
 
 def lock(session: Session, booking: Booking) -> Booking:
@@ -174,13 +196,12 @@ def _find_slot(
     """
     settings = get_settings(session)
     day: date = start.astimezone(ZoneInfo(settings.timezone)).date()
-    data = load_search_data(
+    data = load_booking_data(
         session,
         settings=settings,
         service=service,
         therapist_ids=therapist_ids,
-        date_from=day,
-        date_to=day,
+        day=day,
         exclude_booking_id=exclude_booking_id,
         now=now,
     )
@@ -218,53 +239,121 @@ def _is_exclusion_violation(exc: DBAPIError) -> bool:
     return getattr(exc.orig, "sqlstate", None) in ("23P01", "40P01")
 
 
+# Core, with RETURNING: the ORM's bulk DELETE with session synchronisation cost more than
+# the rest of the placing (a millisecond or more per booking, bench/booking.py --profile).
+_DELETE_EXPIRED_HOLDS = (
+    delete(_BOOKINGS)
+    .where(
+        _BOOKINGS.c.status == BookingStatus.HELD.value,
+        _BOOKINGS.c.expires_at <= bindparam("now", type_=UTCDateTime()),
+        or_(_BOOKINGS.c.therapist_id == bindparam("therapist_id"),
+            _BOOKINGS.c.room_id == bindparam("room_id")),
+        _BOOKINGS.c.blocked_start < bindparam("blocked_end", type_=UTCDateTime()),
+        _BOOKINGS.c.blocked_end > bindparam("blocked_start", type_=UTCDateTime()),
+    )
+    .returning(_BOOKINGS.c.id)
+)
+
+
 def delete_expired_holds(session: Session, *, therapist_id: int, room_id: int,
                          blocked_start: datetime, blocked_end: datetime, now: datetime) -> int:
     """Delete the expired holds on this therapist's or room's time ``[blocked_start,
     blocked_end)``: the slot search already ignores them, and the exclusion constraints
-    must too. Returns how many went."""
-    result = session.execute(
-        delete(Booking).where(
-            Booking.status == BookingStatus.HELD.value,
-            Booking.expires_at <= now,
-            or_(Booking.therapist_id == therapist_id, Booking.room_id == room_id),
-            Booking.blocked_start < blocked_end,
-            Booking.blocked_end > blocked_start,
-        ).execution_options(synchronize_session="fetch")
-    )
-    return result.rowcount or 0  # type: ignore[attr-defined]
+    must too. Returns how many went; those loaded in the session leave it."""
+    session.flush()
+    gone = session.connection().execute(_DELETE_EXPIRED_HOLDS, {
+        "now": now, "therapist_id": therapist_id, "room_id": room_id,
+        "blocked_start": blocked_start, "blocked_end": blocked_end}).scalars().all()
+    for booking_id in gone:
+        loaded = session.identity_map.get(session.identity_key(Booking, booking_id))
+        if loaded is not None:
+            session.expunge(loaded)
+    return len(gone)
 
 
 def _place(session: Session, booking: Booking, slot: pure.Slot, service: ServiceInfo,
            now: datetime, *, moving: bool = False) -> bool:
-    """Put ``booking`` on ``slot`` and flush it in a SAVEPOINT.
+    """Put ``booking`` on ``slot`` and flush it (on PostgreSQL in a SAVEPOINT).
 
     Returns False when PostgreSQL's exclusion constraint refused it (a concurrent booking
     won): the SAVEPOINT is rolled back, so the transaction stays usable and the booking
-    keeps its previous state (a new one is expunged, a moved one expired).
+    keeps its previous state (a new one is expunged, a moved one expired). SQLite has no
+    such constraint and its writers are serial (the re-check saw every booking), so there
+    is nothing to recover from and no SAVEPOINT (two statements fewer per booking).
     """
     delete_expired_holds(
         session, therapist_id=slot.therapist_id, room_id=slot.room_id,
         blocked_start=slot.start - timedelta(minutes=service.buffer_before_minutes),
         blocked_end=slot.end + timedelta(minutes=service.buffer_after_minutes), now=now)
+    if session.connection().dialect.name != "postgresql":
+        _put_on(session, booking, slot, service, now, moving=moving)
+        return True
     try:
         # begin_nested() flushes pending work first, so the change is made inside it.
         with session.begin_nested():
-            where = {"therapist_id": slot.therapist_id, "room_id": slot.room_id,
-                     "start": slot.start, "end": slot.end,
-                     "buffer_before": timedelta(minutes=service.buffer_before_minutes),
-                     "buffer_after": timedelta(minutes=service.buffer_after_minutes)}
-            if moving:
-                booking.move(now, **where)
-            else:
-                booking.place(now, **where)
-            session.add(booking)
-            session.flush()
+            _put_on(session, booking, slot, service, now, moving=moving)
     except DBAPIError as exc:
         if _is_exclusion_violation(exc):
             return False
         raise
     return True
+
+
+def _where(slot: pure.Slot, service: ServiceInfo) -> dict[str, Any]:
+    """The keyword arguments of ``Booking.place`` / ``Booking.move`` for ``slot``."""
+    return {"therapist_id": slot.therapist_id, "room_id": slot.room_id,
+            "start": slot.start, "end": slot.end,
+            "buffer_before": timedelta(minutes=service.buffer_before_minutes),
+            "buffer_after": timedelta(minutes=service.buffer_after_minutes)}
+
+
+def _put_on(session: Session, booking: Booking, slot: pure.Slot, service: ServiceInfo,
+            now: datetime, *, moving: bool) -> None:
+    if moving:
+        booking.move(now, **_where(slot, service))
+    else:
+        booking.place(now, **_where(slot, service))
+    session.add(booking)
+    session.flush()
+
+
+_BOOKING_COLUMNS = tuple(attr.key for attr in sa_inspect(Booking).column_attrs)
+
+
+def _insert_new(session: Session, draft: Booking, slot: pure.Slot, service: ServiceInfo,
+                now: datetime) -> Booking | None:
+    """Insert the new booking ``draft`` (never added to the session) on ``slot``: the
+    persistent booking, or None when PostgreSQL's exclusion constraints refused it (a
+    concurrent booking won).
+
+    One ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: without a conflict target every
+    unique and exclusion constraint is an arbiter, so a lost race returns no row instead of
+    an error, and the transaction stays usable without the SAVEPOINT :func:`_place` needs
+    (two round trips fewer). SQLite has no exclusion constraints; its writers are serial.
+    """
+    delete_expired_holds(
+        session, therapist_id=slot.therapist_id, room_id=slot.room_id,
+        blocked_start=slot.start - timedelta(minutes=service.buffer_before_minutes),
+        blocked_end=slot.end + timedelta(minutes=service.buffer_after_minutes), now=now)
+    draft.place(now, **_where(slot, service))
+    values = {key: getattr(draft, key) for key in _BOOKING_COLUMNS if key in draft.__dict__}
+    stmt = _INSERT_NEW[session.connection().dialect.name]
+    try:
+        return session.scalars(stmt, [values]).first()
+    except DBAPIError as exc:
+        if not _is_exclusion_violation(exc):
+            raise
+        # A deadlock with a concurrent writer of the same time (one moving a booking or
+        # placing a hold there): PostgreSQL aborted this transaction, so no retry inside it.
+        raise SlotTaken("That time has just been taken. Please pick another.",
+                        fields={"start": "No longer available."}) from None
+
+
+# Built once, with the row as parameters: ``.values(row)`` per call cost more than the SQL.
+_INSERT_NEW = {
+    "postgresql": pg_insert(Booking).on_conflict_do_nothing().returning(Booking),
+    "sqlite": sqlite_insert(Booking).on_conflict_do_nothing().returning(Booking),
+}
 
 
 def book(
@@ -312,7 +401,7 @@ def book(
                          early_confirmed=early_confirmed, now=now)
     service = bookable_service(session, service_id, therapist_id)
     candidates = (therapist_id,) if therapist_id is not None else service.therapist_ids
-    booking = Booking(
+    draft = Booking(
         client_id=client.id,
         service_id=service.id,
         status=initial_status_for(session, client),
@@ -331,13 +420,41 @@ def book(
     for _ in range(_ATTEMPTS):
         slot = _find_slot(session, service=service, therapist_ids=candidates, start=start,
                           now=now, override_rules=override_rules)
-        if _place(session, booking, slot, service, now):
+        booking = _insert_new(session, draft, slot, service, now)
+        if booking is not None:
             break
     else:
         raise SlotTaken("That time has just been taken. Please pick another.",
                         fields={"start": "No longer available."})
+    _attach_parties(session, booking)
     notifications.booking_created(session, booking, now)
     return booking
+
+
+# The therapist (with their user), room and service of one booking, in one statement.
+_PARTIES = (
+    select(Therapist, User, Room, Service)
+    .join(User, User.id == Therapist.user_id)
+    .join_from(Therapist, Room, Room.id == bindparam("room_id"))
+    .join_from(Therapist, Service, Service.id == bindparam("service_id"))
+    .where(Therapist.id == bindparam("therapist_id"))
+)
+
+
+def _attach_parties(session: Session, booking: Booking) -> None:
+    """Load a new booking's therapist (with their user), room and service in one statement
+    and attach them: its messages and the API's answer read all four, and lazy loading
+    them cost a statement each."""
+    row = session.execute(_PARTIES, {"therapist_id": booking.therapist_id,
+                                     "room_id": booking.room_id,
+                                     "service_id": booking.service_id}).first()
+    if row is None:  # cannot happen (foreign keys); lazy loading would then say why
+        return
+    therapist, user, room, service = row
+    set_committed_value(therapist, "user", user)
+    set_committed_value(booking, "therapist", therapist)
+    set_committed_value(booking, "room", room)
+    set_committed_value(booking, "service", service)
 
 
 def admit_client(session: Session, *, client: User, actor: User, start: datetime,
@@ -359,15 +476,10 @@ def admit_client(session: Session, *, client: User, actor: User, start: datetime
     else:
         early = early_confirmed and care.recommended_earliest(session, client, start) is not None
     # One booking at a time per client, so two parallel requests cannot both pass the cap.
-    _lock_row(session, User, client.id)
+    _lock_client(session, client.id)
     settings = get_settings(session)
-    upcoming = session.scalar(
-        select(func.count(Booking.id)).where(
-            Booking.client_id == client.id,
-            Booking.status.in_(UPCOMING),
-            Booking.start_at >= now,
-        )
-    )
+    upcoming = session.connection().execute(
+        _UPCOMING_COUNT, {"client_id": client.id, "now": now}).scalar_one()
     if upcoming >= settings.max_upcoming_per_client:
         raise ValidationFailed(
             f"You already have {upcoming} upcoming sessions, the most we hold per client. "

@@ -185,6 +185,40 @@ def test_without_a_stamp_row_nothing_is_cached(app, db, clinic):
         assert len([s for s in seen if not s.startswith("BEGIN")]) == 4
 
 
+def test_the_booking_recheck_uses_the_current_catalogue_only(app, db, clinic):
+    """The booking path takes the schedules from the cached catalogue only while the stamp
+    read with the service is the catalogue's: a change committed since, and a change made
+    again by the same transaction (PostgreSQL stamps both with one transaction id), are
+    seen; an unchanged catalogue is reused."""
+    ensure_stamp_row(db)
+    t1 = clinic.therapists[0]
+    nine = local(2026, 11, 24, 9)
+    assert nine in [s.start for s in search(db, clinic, therapist_id=t1.id)]  # cached now
+    db.session.commit()
+    off = HoursOverride(therapist_id=t1.id, start_date=TUE, end_date=TUE, kind="off")
+    db.session.add(off)
+    db.session.commit()
+
+    def book(start):
+        return booking_service.book(db.session, client=clinic.client,
+                                    service_id=clinic.service.id, start=start,
+                                    therapist_id=t1.id, now=NOW)
+
+    with pytest.raises(ValidationFailed) as exc:
+        book(nine)
+    assert exc.value.code == "outside_hours"
+    db.session.rollback()
+    # One transaction: the day off goes, a booking is re-checked, the day off comes back.
+    db.session.delete(db.session.get(HoursOverride, off.id))
+    db.session.flush()
+    assert book(nine).start_at == nine
+    db.session.add(HoursOverride(therapist_id=t1.id, start_date=TUE, end_date=TUE, kind="off"))
+    db.session.flush()
+    with pytest.raises(ValidationFailed) as exc:
+        book(local(2026, 11, 24, 11))
+    assert exc.value.code == "outside_hours"
+
+
 @settings(max_examples=15, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())

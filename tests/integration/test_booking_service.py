@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from clinic_app.errors import NotFound
 from clinic_app.errors import SlotTaken
@@ -277,6 +278,37 @@ def test_get_booking_for_access_matrix(app, db, clinic):
             svc.get_booking_for(db.session, booking.id, outsider)
     with pytest.raises(NotFound):
         svc.get_booking_for(db.session, 9999, clinic.admin)
+
+
+class _DriverError(Exception):
+    def __init__(self, sqlstate):
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+def test_a_deadlock_at_the_insert_is_a_409_and_other_errors_are_not(db, clinic, monkeypatch):
+    """PostgreSQL may end a transaction whose INSERT deadlocked with a concurrent writer of
+    the same time (40P01): the booking answers 409 ``slot_taken``, not a 500; any other
+    database error is not disguised."""
+    real_scalars = db.session.scalars
+
+    def failing(sqlstate):
+        def scalars(statement, *args, **kwargs):
+            if getattr(statement, "is_insert", False):
+                raise DBAPIError("INSERT INTO bookings", {}, _DriverError(sqlstate))
+            return real_scalars(statement, *args, **kwargs)
+        return scalars
+
+    monkeypatch.setattr(db.session, "scalars", failing("40P01"))
+    with pytest.raises(SlotTaken) as exc:
+        book(db, clinic, therapist_id=clinic.t1.id)
+    assert exc.value.fields == {"start": "No longer available."}
+    db.session.rollback()
+    monkeypatch.setattr(db.session, "scalars", failing("23503"))
+    with pytest.raises(DBAPIError):
+        book(db, clinic, therapist_id=clinic.t1.id)
+    db.session.rollback()
+    assert db.session.scalars(select(Booking.id)).all() == []
 
 
 def test_database_guard_refuses_a_lost_race(app, db, clinic, monkeypatch):
