@@ -16,9 +16,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy import select
 
-from clinic_app.extensions import db as db_
 from clinic_app.models import Booking
-from clinic_app.models import WaitlistEntry
 from clinic_app.models import WaitlistOffer
 from clinic_app.services import holds
 from clinic_app.services import waitlist_offers
@@ -40,6 +38,7 @@ from tests.factories.notify import rows
 from tests.factories.notify import run_job
 from tests.factories.schedule import local
 from tests.factories.waitlist import cancel_and_offer
+from tests.factories.waitlist import make_offer
 from tests.factories.waitlist import make_scene
 
 LONDON = ZoneInfo("Europe/London")
@@ -393,24 +392,6 @@ def test_twelve_empty_weeks_show_no_chart(app, client, clinic):
 # run from ``freed_at`` (kept across a decline or expiry) to the accept.
 
 
-def offer_row(app, clinic, status, created, *, freed=None, responded=None, expires=None):
-    """A waitlist offer row as the job and the answers leave it (for counts and week edges;
-    the scene test below drives the real services)."""
-    person = make_user(app)
-    entry = WaitlistEntry(client_id=person.id, service_id=clinic.service.id,
-                          date_from=created.date(), date_to=created.date(), parts_of_day=[],
-                          status="waiting", created_at=created, updated_at=created)
-    db_.session.add(entry)
-    db_.session.flush()
-    start = created + timedelta(days=1)
-    db_.session.add(WaitlistOffer(
-        entry_id=entry.id, client_id=person.id, service_id=clinic.service.id,
-        therapist_id=clinic.t1.id, start_at=start, end_at=start + timedelta(hours=1),
-        hold_id=0, status=status, freed_at=freed or created, created_at=created,
-        expires_at=expires or created + timedelta(minutes=30), responded_at=responded))
-    db_.session.commit()
-
-
 def offers_of(db, week=WEEK, now=START):
     return continuity_panel(db.session, week, LONDON, now=now).offers
 
@@ -418,18 +399,18 @@ def offers_of(db, week=WEEK, now=START):
 def test_offers_are_counted_by_how_they_ended(app, clinic, db):
     monday = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)  # the week before the clock's
     for status in ("declined", "declined", "expired", "withdrawn"):
-        offer_row(app, clinic, status, monday, responded=monday + timedelta(minutes=5)
+        make_offer(app, clinic, status, monday, responded=monday + timedelta(minutes=5)
                   if status == "declined" else None)
     # Accepted 30 and 90 minutes after the slot was freed (freed 10 minutes before the offer).
     for minutes in (30, 90):
-        offer_row(app, clinic, "accepted", monday, freed=monday - timedelta(minutes=10),
+        make_offer(app, clinic, "accepted", monday, freed=monday - timedelta(minutes=10),
                   responded=monday - timedelta(minutes=10) + timedelta(minutes=minutes))
     # Open at the clock's time: one still alive, one past its expiry that the job has not
     # closed yet (it can no longer be accepted, so it counts as expired).
     now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-    offer_row(app, clinic, "open", now - timedelta(minutes=10))
-    offer_row(app, clinic, "open", now - timedelta(hours=1))
-    offer_row(app, clinic, "accepted", monday - timedelta(days=7),
+    make_offer(app, clinic, "open", now - timedelta(minutes=10))
+    make_offer(app, clinic, "open", now - timedelta(hours=1))
+    make_offer(app, clinic, "accepted", monday - timedelta(days=7),
               responded=monday - timedelta(days=7, minutes=-5))  # the week before: not this
 
     offers = offers_of(db, week=date(2026, 11, 16), now=now)
@@ -443,7 +424,7 @@ def test_offers_are_counted_by_how_they_ended(app, clinic, db):
 
 
 def test_a_week_without_offers_has_no_share_and_no_minutes(app, clinic, db):
-    offer_row(app, clinic, "declined", datetime(2026, 11, 10, 9, tzinfo=UTC))
+    make_offer(app, clinic, "declined", datetime(2026, 11, 10, 9, tzinfo=UTC))
     offers = offers_of(db)
     assert offers.made == 0 and offers.accepted_share is None
     assert offers.median_empty is None and offers.max_empty is None
@@ -498,7 +479,7 @@ def test_an_unanswered_offer_expires_through_the_job_and_has_no_minutes(app, db,
 def test_offers_fall_in_the_clinic_zones_weeks_across_the_dst_change(app, clinic, db, week,
                                                                       inside, outside):
     for at in inside + outside:
-        offer_row(app, clinic, "accepted", at, freed=at - timedelta(minutes=45), responded=at)
+        make_offer(app, clinic, "accepted", at, freed=at - timedelta(minutes=45), responded=at)
     now = datetime.combine(week + timedelta(days=21), time(12), tzinfo=UTC)
     panel = continuity_panel(db.session, week, LONDON, now=now)
     assert (panel.offers.made, panel.offers.median_empty) == (2, 45)
@@ -522,10 +503,10 @@ def test_offer_figures_take_one_query_whatever_the_number_of_offers(app, clinic,
         return count[0], sum(f.made for f in figures.values())
 
     at = datetime(2026, 11, 10, 9, tzinfo=UTC)
-    offer_row(app, clinic, "accepted", at, responded=at + timedelta(minutes=3))
+    make_offer(app, clinic, "accepted", at, responded=at + timedelta(minutes=3))
     assert selects() == (1, 1)
     for i in range(20):
-        offer_row(app, clinic, ("accepted", "declined", "expired", "open")[i % 4],
+        make_offer(app, clinic, ("accepted", "declined", "expired", "open")[i % 4],
                   at + timedelta(days=i % 10, minutes=i), responded=at + timedelta(days=i % 10,
                                                                                    minutes=i + 4))
     assert selects() == (1, 21)
@@ -533,12 +514,12 @@ def test_offer_figures_take_one_query_whatever_the_number_of_offers(app, clinic,
 
 def test_the_dashboard_shows_the_weeks_offers(app, client, clinic):
     at = datetime(2026, 11, 10, 9, tzinfo=UTC)
-    offer_row(app, clinic, "accepted", at, freed=at - timedelta(minutes=5),
+    make_offer(app, clinic, "accepted", at, freed=at - timedelta(minutes=5),
               responded=at + timedelta(minutes=40))
-    offer_row(app, clinic, "accepted", at, freed=at - timedelta(hours=2),
+    make_offer(app, clinic, "accepted", at, freed=at - timedelta(hours=2),
               responded=at + timedelta(minutes=15))
-    offer_row(app, clinic, "declined", at, responded=at + timedelta(minutes=1))
-    offer_row(app, clinic, "expired", at)
+    make_offer(app, clinic, "declined", at, responded=at + timedelta(minutes=1))
+    make_offer(app, clinic, "expired", at)
     login(client, clinic.admin)
     page = client.get("/admin/?week=2026-11-09").get_data(as_text=True)
     assert "Waitlist offers of freed slots" in page
@@ -546,9 +527,12 @@ def test_the_dashboard_shows_the_weeks_offers(app, client, clinic):
     assert "2 of 4 offers" in page and "<strong>50%</strong>" in page
     assert "<strong>1 · 1</strong>" in page  # declined · expired
     # 45 and 135 minutes empty: the median 90 shown as 1 h 30 min, the longest 2 h 15 min.
-    assert "<strong>1 h 30 min</strong><small>median; longest 2 h 15 min" in page
+    assert "<strong>1&nbsp;h 30&nbsp;min</strong><small>median; longest 2&nbsp;h 15&nbsp;min" \
+        in page
     assert "Purple dotted line with triangles" in page
-    assert "2 of 4</span> <span class=\"nowrap\">(50%)</span><br>" in page
+    # The table's last row: accepted of made, and the median minutes empty.
+    assert ('2 of 4</span> <span class="nowrap">(50%)</span><br>'
+            '<small class="muted">1&nbsp;h 30&nbsp;min</small>') in page
     assert "waitlist offers accepted</title>" in page
     # The week after has none.
     page = client.get("/admin/?week=2026-11-16").get_data(as_text=True)
