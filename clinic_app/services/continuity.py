@@ -15,6 +15,12 @@ whose client made a booking within 7 days (7 x 24 elapsed hours) after the send:
 row with ``created_at`` in ``[sent_at, sent_at + 7 days]``, whatever its status now, never a
 hold. A converted hold counts from its conversion (``Booking.convert`` resets ``created_at``).
 
+**Waitlist offers.** The offers *made* in a week (by ``created_at``) by how they ended:
+accepted, declined, expired (also an open offer past ``expires_at`` that the job has not
+marked yet), withdrawn, or still open. For the accepted ones, the minutes the freed slot stayed
+empty: from ``freed_at`` (when the slot first became free; an offer passed on after a decline
+or an expiry keeps the first one) to ``responded_at`` (the accept), median and max.
+
 Weeks start on Monday in the clinic's zone; a week across a DST change is 167 or 169 hours.
 """
 
@@ -29,6 +35,7 @@ from datetime import date
 from datetime import datetime
 from datetime import time
 from datetime import timedelta
+from statistics import median
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -42,11 +49,13 @@ from clinic_app.models.booking import BookingStatus
 from clinic_app.models.care import Recommendation
 from clinic_app.models.outbox import OutboxMessage
 from clinic_app.models.outbox import OutboxStatus
+from clinic_app.models.waitlist import OfferStatus
+from clinic_app.models.waitlist import WaitlistOffer
 from clinic_app.services.notify.messages import REBOOKING_PROMPT
 from clinic_app.services.notify.messages import RECALL
 
 __all__ = ["CONVERSION_WINDOW", "Adherence", "ContinuityPanel", "Conversion", "EmailConversion",
-           "continuity_panel", "email_conversion"]
+           "OfferFigures", "continuity_panel", "email_conversion", "offer_figures"]
 
 CHART_WEEKS = 12
 #: A booking made this long after a prompt or recall was sent (or sooner) is its conversion.
@@ -104,16 +113,50 @@ class EmailConversion:
 
 
 @dataclass
+class OfferFigures:
+    """The waitlist offers made in one week, by how they ended, and how long the freed slots
+    of the accepted ones stayed empty."""
+
+    open: int = 0
+    accepted: int = 0
+    declined: int = 0
+    expired: int = 0
+    withdrawn: int = 0
+    #: Per accepted offer, minutes from ``freed_at`` to the accept (ascending).
+    empty_minutes: list[float] = field(default_factory=list)
+
+    @property
+    def made(self) -> int:
+        return self.open + self.accepted + self.declined + self.expired + self.withdrawn
+
+    @property
+    def accepted_share(self) -> float | None:
+        """Accepted as a fraction of made (None when none was made)."""
+        return self.accepted / self.made if self.made else None
+
+    @property
+    def median_empty(self) -> float | None:
+        """Median minutes a freed slot stayed empty before an accept (None without one)."""
+        return median(self.empty_minutes) if self.empty_minutes else None
+
+    @property
+    def max_empty(self) -> float | None:
+        return self.empty_minutes[-1] if self.empty_minutes else None
+
+
+@dataclass
 class ContinuityPanel:
     """The chosen week's figures and the 12 weeks up to it (oldest first), one field pair per
-    figure group: adherence (``current``, ``weeks``) and email conversion (``emails``,
-    ``email_weeks``)."""
+    figure group: adherence (``current``, ``weeks``), email conversion (``emails``,
+    ``email_weeks``) and waitlist offers (``offers``, ``offer_weeks``)."""
 
     week: date
     current: Adherence
     weeks: list[tuple[date, Adherence]] = field(default_factory=list)
     emails: EmailConversion = field(default_factory=EmailConversion)
     email_weeks: list[tuple[date, EmailConversion]] = field(default_factory=list)
+    offers: OfferFigures = field(default_factory=OfferFigures)
+    offer_weeks: list[tuple[date, OfferFigures]] = field(default_factory=list)
 
 
 def _midnight(day: date, tz: ZoneInfo) -> datetime:
@@ -133,8 +176,10 @@ def continuity_panel(session: Session, week: date, tz: ZoneInfo, *,
     first_week = week - timedelta(weeks=CHART_WEEKS - 1)
     adherence = _adherence(session, first_week, tz)
     emails = email_conversion(session, first_week, tz, now=now)
+    offers = offer_figures(session, first_week, tz, now=now)
     return ContinuityPanel(week=week, current=adherence[week], weeks=sorted(adherence.items()),
-                           emails=emails[week], email_weeks=sorted(emails.items()))
+                           emails=emails[week], email_weeks=sorted(emails.items()),
+                           offers=offers[week], offer_weeks=sorted(offers.items()))
 
 
 def _adherence(session: Session, first_week: date, tz: ZoneInfo) -> dict[date, Adherence]:
@@ -228,4 +273,38 @@ def email_conversion(session: Session, first_week: date, tz: ZoneInfo, *,
             counts.converted += 1
         elif now < sent_at + CONVERSION_WINDOW:
             counts.waiting += 1
+    return by_week
+
+
+def offer_figures(session: Session, first_week: date, tz: ZoneInfo, *,
+                  now: datetime) -> dict[date, OfferFigures]:
+    """Waitlist offers made in each of the 12 weeks from ``first_week`` (one query whatever
+    the number of offers). ``now`` tells an open offer past its expiry, which the job has not
+    closed yet, from a live one: it is counted as expired."""
+    start = _midnight(first_week, tz)
+    end = _midnight(first_week + timedelta(weeks=CHART_WEEKS), tz)
+    by_week = {first_week + timedelta(weeks=i): OfferFigures() for i in range(CHART_WEEKS)}
+    for status, created, expires, freed, responded in session.execute(
+        select(WaitlistOffer.status, WaitlistOffer.created_at, WaitlistOffer.expires_at,
+               WaitlistOffer.freed_at, WaitlistOffer.responded_at)
+        .where(WaitlistOffer.created_at >= start, WaitlistOffer.created_at < end)
+    ):
+        figures = by_week[_week_of(created, tz)]
+        if status == OfferStatus.OPEN.value:
+            if expires <= now:
+                figures.expired += 1
+            else:
+                figures.open += 1
+        elif status == OfferStatus.ACCEPTED.value:
+            figures.accepted += 1
+            if responded is not None:  # always set by the accept; a hand-made row may lack it
+                figures.empty_minutes.append(max(0.0, (responded - freed).total_seconds() / 60))
+        elif status == OfferStatus.DECLINED.value:
+            figures.declined += 1
+        elif status == OfferStatus.EXPIRED.value:
+            figures.expired += 1
+        else:
+            figures.withdrawn += 1
+    for figures in by_week.values():
+        figures.empty_minutes.sort()
     return by_week

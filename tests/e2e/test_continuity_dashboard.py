@@ -1,6 +1,6 @@
 """The admin dashboard's continuity panel in Chromium, at 1280 and 390 px wide: 12 weeks of
-follow-ups and of rebooking prompts and recalls, the week chosen with the week chooser, the
-chart and its table, and a bad week answered with a message on the chooser."""
+follow-ups, of rebooking prompts and recalls and of waitlist offers, the week chosen with the
+week chooser, the chart and its table, and a bad week answered with a message on the chooser."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from tests.factories import make_user
 from tests.factories.booking import make_clinic
 from tests.factories.care import recorded_session
 from tests.factories.notify import outbox_row
+from tests.factories.waitlist import make_offer
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +37,9 @@ def _at(day: date, hour: int) -> datetime:
 def admin(site):
     """Each of the 12 weeks: follow-ups inside, before and after their window (one client
     each, a session with next-day soreness 2: window +2 / +4 / +8 days), and 2-5 prompts and
-    0-2 recalls, some followed by a booking a day or two later. Returns the admin's email."""
+    0-2 recalls, some followed by a booking a day or two later; 1-4 waitlist offers, some
+    accepted after their slot stayed empty 20 minutes to a few hours. Returns the admin's
+    email."""
     app, clock = site.app, site.app.extensions["clock"]
     clinic = make_clinic(app)
     therapist, follow_t = clinic.t1, clinic.t2
@@ -66,6 +69,12 @@ def admin(site):
                                                   9 + 2 * (k % 4)), client=person,
                                  therapist=therapist, room=clinic.rooms[0])
                     clock.set(START)
+        statuses = ("accepted", "declined", "accepted", "expired")[:1 + (i * 7) % 4]
+        for n, status in enumerate(statuses):
+            made = _at(monday + timedelta(days=n), 11)
+            make_offer(app, clinic, status, made, freed=made - timedelta(minutes=15 * (i + n)),
+                       responded=made + timedelta(minutes=5 + 10 * n)
+                       if status in ("accepted", "declined") else None)
     admin = clinic.admin.email
     db.session.commit()  # end the read: SQLite's write lock stays free for the live server
     return admin
@@ -80,6 +89,7 @@ def test_the_continuity_panel_follows_the_chosen_week(site, admin, new_page, vie
     site.log_in(page, admin)
     expect(page.get_by_role("heading", name="Continuity, week of 23 Nov 2026")).to_be_visible()
     expect(page.get_by_text("No emails sent this week")).to_be_visible()
+    expect(page.get_by_text("No offers made this week.")).to_be_visible()
     site.audit(page)
 
     page.get_by_label("Show the week of").fill(CHOSEN.isoformat())
@@ -88,12 +98,18 @@ def test_the_continuity_panel_follows_the_chosen_week(site, admin, new_page, vie
     expect(page.get_by_role("heading", name="The week of 16 November 2026")).to_be_visible()
     prompts = page.locator(".figures article", has_text="Rebooking prompts")
     expect(prompts).to_contain_text(re.compile(r"\d of \d sent led to a booking"))
+    expect(page.get_by_role("heading", name="Waitlist offers of freed slots")).to_be_visible()
+    made = page.locator(".figures article", has_text="Offers made")
+    expect(made).to_contain_text(re.compile(r"Offers made\s*\d"))
+    empty = page.locator(".figures article", has_text="Slot empty until accepted")
+    expect(empty).to_contain_text(re.compile(r"median; longest \d"))
     expect(page.get_by_role("img", name=re.compile("Continuity over the 12 weeks"))) \
         .to_be_visible()
     page.get_by_text("The 12 weeks as a table").click()
     table = page.get_by_role("region", name="Continuity, week by week")
     expect(table.get_by_role("row")).to_have_count(13)
     expect(table.get_by_role("row").last).to_contain_text("16 Nov")
+    expect(table.get_by_role("columnheader", name="Offers accepted")).to_be_visible()
     site.no_sideways_scroll(page)
     site.audit(page)
     site.shot(page, f"{'phone-' if phone else ''}admin-dashboard-continuity")

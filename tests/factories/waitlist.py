@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from datetime import datetime
 from datetime import timedelta
 from typing import Any
 
@@ -92,4 +93,27 @@ def cancel_and_offer(app: Any, scene: Scene) -> WaitlistOffer:
     db.session.commit()
     [offer] = [o for o in (db.session.get(WaitlistOffer, i) for i in result.offers)
                if o is not None and o.therapist_id == scene.clinic.t1.id]
+    return offer
+
+
+def make_offer(app: Any, clinic: Clinic, status: str, created: datetime, *,
+               freed: datetime | None = None, responded: datetime | None = None,
+               expires: datetime | None = None) -> WaitlistOffer:
+    """A waitlist offer row (and its entry, for a new client) as the job and the answers
+    leave it, made at ``created`` for a slot a day later; for figures read off the offers
+    (the continuity panel). Tests of the flow itself drive ``waitlist_offers`` instead."""
+    person = make_user(app)
+    entry = WaitlistEntry(client_id=person.id, service_id=clinic.service.id,
+                          date_from=created.date(), date_to=created.date(), parts_of_day=[],
+                          status="waiting", created_at=created, updated_at=created)
+    db.session.add(entry)
+    db.session.flush()
+    start = created + timedelta(days=1)
+    offer = WaitlistOffer(
+        entry_id=entry.id, client_id=person.id, service_id=clinic.service.id,
+        therapist_id=clinic.t1.id, start_at=start, end_at=start + timedelta(hours=1),
+        hold_id=0, status=status, freed_at=freed or created, created_at=created,
+        expires_at=expires or created + timedelta(minutes=30), responded_at=responded)
+    db.session.add(offer)
+    db.session.commit()
     return offer

@@ -1,6 +1,7 @@
 """The admin dashboard's continuity panel (issue 13 item 4): where follow-ups landed
 relative to the window current when they were booked, how many rebooking prompts and recalls
-a booking followed within 7 days, and a 12-week chart with its table."""
+a booking followed within 7 days, the waitlist offers made and how long their freed slots
+stayed empty, and a 12-week chart with its table."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ from sqlalchemy import event
 from sqlalchemy import select
 
 from clinic_app.models import Booking
+from clinic_app.models import WaitlistOffer
 from clinic_app.services import holds
+from clinic_app.services import waitlist_offers
 from clinic_app.services.continuity import continuity_panel
+from clinic_app.services.continuity import offer_figures
 from clinic_app.worker import plan_due_messages_job
 from tests.conftest import START
 from tests.factories import make_user
@@ -33,6 +37,9 @@ from tests.factories.notify import outbox_row
 from tests.factories.notify import rows
 from tests.factories.notify import run_job
 from tests.factories.schedule import local
+from tests.factories.waitlist import cancel_and_offer
+from tests.factories.waitlist import make_offer
+from tests.factories.waitlist import make_scene
 
 LONDON = ZoneInfo("Europe/London")
 WEEK = date(2026, 11, 23)
@@ -378,3 +385,162 @@ def test_twelve_empty_weeks_show_no_chart(app, client, clinic):
     login(client, clinic.admin)
     page = client.get("/admin/?week=2026-11-23").get_data(as_text=True)
     assert "Nothing to chart yet" in page and "continuity-title" not in page
+
+
+# --- waitlist offers --------------------------------------------------------------------------
+# Offers are counted in the week of their ``created_at``; the minutes a freed slot stayed empty
+# run from ``freed_at`` (kept across a decline or expiry) to the accept.
+
+
+def offers_of(db, week=WEEK, now=START):
+    return continuity_panel(db.session, week, LONDON, now=now).offers
+
+
+def test_offers_are_counted_by_how_they_ended(app, clinic, db):
+    monday = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)  # the week before the clock's
+    for status in ("declined", "declined", "expired", "withdrawn"):
+        make_offer(app, clinic, status, monday, responded=monday + timedelta(minutes=5)
+                  if status == "declined" else None)
+    # Accepted 30 and 90 minutes after the slot was freed (freed 10 minutes before the offer).
+    for minutes in (30, 90):
+        make_offer(app, clinic, "accepted", monday, freed=monday - timedelta(minutes=10),
+                  responded=monday - timedelta(minutes=10) + timedelta(minutes=minutes))
+    # Open at the clock's time: one still alive, one past its expiry that the job has not
+    # closed yet (it can no longer be accepted, so it counts as expired).
+    now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    make_offer(app, clinic, "open", now - timedelta(minutes=10))
+    make_offer(app, clinic, "open", now - timedelta(hours=1))
+    make_offer(app, clinic, "accepted", monday - timedelta(days=7),
+              responded=monday - timedelta(days=7, minutes=-5))  # the week before: not this
+
+    offers = offers_of(db, week=date(2026, 11, 16), now=now)
+    assert (offers.made, offers.open, offers.accepted, offers.declined, offers.expired,
+            offers.withdrawn) == (8, 1, 2, 2, 2, 1)
+    assert offers.accepted_share == 0.25
+    assert (offers.median_empty, offers.max_empty) == (60, 90)
+    previous = dict(continuity_panel(db.session, date(2026, 11, 16), LONDON,
+                                     now=now).offer_weeks)[date(2026, 11, 9)]
+    assert (previous.made, previous.accepted, previous.empty_minutes) == (1, 1, [5])
+
+
+def test_a_week_without_offers_has_no_share_and_no_minutes(app, clinic, db):
+    make_offer(app, clinic, "declined", datetime(2026, 11, 10, 9, tzinfo=UTC))
+    offers = offers_of(db)
+    assert offers.made == 0 and offers.accepted_share is None
+    assert offers.median_empty is None and offers.max_empty is None
+    # A week with offers but none accepted: a share of 0, still no minutes.
+    offers = offers_of(db, week=SENT_WEEK)
+    assert (offers.made, offers.accepted_share, offers.median_empty) == (1, 0, None)
+
+
+def test_the_minutes_empty_run_from_the_first_freeing_across_a_decline(app, db, clock):
+    """The real job and answers: Bob cancels, Ada is offered the slot and declines 10
+    minutes later, the next round offers it to Eve, who accepts 20 minutes after that. The
+    slot was empty from the cancellation to Eve's accept: 30 minutes, not 20."""
+    scene = make_scene(app)
+    cancelled_at = clock.now()
+    first = cancel_and_offer(app, scene)
+    assert first.client_id == scene.a.id and first.freed_at == cancelled_at
+    clock.advance(timedelta(minutes=10))
+    waitlist_offers.decline(db.session, first, client=scene.a, now=clock.now())
+    db.session.commit()
+    waitlist_offers.run_round(db.session, clock.now())
+    db.session.commit()
+    second = db.session.scalar(select(WaitlistOffer).where(WaitlistOffer.status == "open"))
+    assert second.client_id == scene.e.id
+    clock.advance(timedelta(minutes=20))
+    waitlist_offers.accept(db.session, second, client=scene.e, now=clock.now())
+    db.session.commit()
+
+    offers = offers_of(db, now=clock.now())
+    assert (offers.made, offers.declined, offers.accepted, offers.open) == (2, 1, 1, 0)
+    assert offers.empty_minutes == [30] and offers.median_empty == offers.max_empty == 30
+
+
+def test_an_unanswered_offer_expires_through_the_job_and_has_no_minutes(app, db, clock):
+    scene = make_scene(app)
+    cancel_and_offer(app, scene)
+    clock.advance(timedelta(minutes=30))
+    waitlist_offers.run_round(db.session, clock.now())  # expires Ada's, offers it to Eve
+    db.session.commit()
+    offers = offers_of(db, now=clock.now())
+    assert (offers.made, offers.expired, offers.open, offers.accepted) == (2, 1, 1, 0)
+    assert offers.empty_minutes == [] and offers.median_empty is None
+
+
+@pytest.mark.parametrize(("week", "inside", "outside"), [
+    (date(2026, 3, 23),  # spring forward: 167 hours, 00:00 UTC to Sun 23:00 UTC
+     [datetime(2026, 3, 23, 0, 0, tzinfo=UTC), datetime(2026, 3, 29, 22, 59, 59, tzinfo=UTC)],
+     [datetime(2026, 3, 22, 23, 59, 59, tzinfo=UTC), datetime(2026, 3, 29, 23, 0, tzinfo=UTC)]),
+    (date(2026, 10, 19),  # fall back: 169 hours, Sun 23:00 UTC to Mon 00:00 UTC
+     [datetime(2026, 10, 18, 23, 0, tzinfo=UTC), datetime(2026, 10, 25, 23, 59, 59, tzinfo=UTC)],
+     [datetime(2026, 10, 18, 22, 59, 59, tzinfo=UTC), datetime(2026, 10, 26, 0, 0, tzinfo=UTC)]),
+])
+def test_offers_fall_in_the_clinic_zones_weeks_across_the_dst_change(app, clinic, db, week,
+                                                                      inside, outside):
+    for at in inside + outside:
+        make_offer(app, clinic, "accepted", at, freed=at - timedelta(minutes=45), responded=at)
+    now = datetime.combine(week + timedelta(days=21), time(12), tzinfo=UTC)
+    panel = continuity_panel(db.session, week, LONDON, now=now)
+    assert (panel.offers.made, panel.offers.median_empty) == (2, 45)
+    assert dict(panel.offer_weeks)[week - timedelta(weeks=1)].made == 1
+    after = continuity_panel(db.session, week + timedelta(weeks=1), LONDON, now=now)
+    assert after.offers.made == 1
+
+
+def test_offer_figures_take_one_query_whatever_the_number_of_offers(app, clinic, db):
+    def selects() -> int:
+        count = [0]
+
+        def counter(conn, cursor, statement, *args):
+            count[0] += statement.lstrip().upper().startswith("SELECT")
+
+        event.listen(db.engine, "before_cursor_execute", counter)
+        try:
+            figures = offer_figures(db.session, WEEK - timedelta(weeks=11), LONDON, now=START)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", counter)
+        return count[0], sum(f.made for f in figures.values())
+
+    at = datetime(2026, 11, 10, 9, tzinfo=UTC)
+    make_offer(app, clinic, "accepted", at, responded=at + timedelta(minutes=3))
+    assert selects() == (1, 1)
+    for i in range(20):
+        make_offer(app, clinic, ("accepted", "declined", "expired", "open")[i % 4],
+                  at + timedelta(days=i % 10, minutes=i), responded=at + timedelta(days=i % 10,
+                                                                                   minutes=i + 4))
+    assert selects() == (1, 21)
+
+
+def test_the_dashboard_shows_the_weeks_offers(app, client, clinic):
+    at = datetime(2026, 11, 10, 9, tzinfo=UTC)
+    make_offer(app, clinic, "accepted", at, freed=at - timedelta(minutes=5),
+              responded=at + timedelta(minutes=40))
+    make_offer(app, clinic, "accepted", at, freed=at - timedelta(hours=2),
+              responded=at + timedelta(minutes=15))
+    make_offer(app, clinic, "declined", at, responded=at + timedelta(minutes=1))
+    make_offer(app, clinic, "expired", at)
+    login(client, clinic.admin)
+    page = client.get("/admin/?week=2026-11-09").get_data(as_text=True)
+    assert "Waitlist offers of freed slots" in page
+    assert "Offers made</small><strong>4</strong>" in page
+    assert "2 of 4 offers" in page and "<strong>50%</strong>" in page
+    assert "<strong>1 · 1</strong>" in page  # declined · expired
+    # 45 and 135 minutes empty: the median 90 shown as 1 h 30 min, the longest 2 h 15 min.
+    assert "<strong>1&nbsp;h 30&nbsp;min</strong><small>median; longest 2&nbsp;h 15&nbsp;min" \
+        in page
+    assert "Purple dotted line with triangles" in page
+    # The table's last row: accepted of made, and the median minutes empty.
+    assert ('2 of 4</span> <span class="nowrap">(50%)</span><br>'
+            '<small class="muted">1&nbsp;h 30&nbsp;min</small>') in page
+    assert "waitlist offers accepted</title>" in page
+    # The week after has none.
+    page = client.get("/admin/?week=2026-11-16").get_data(as_text=True)
+    assert "No offers made this week." in page
+
+
+def test_the_dashboard_of_a_week_without_offers_says_so(app, client, clinic):
+    login(client, clinic.admin)
+    page = client.get("/admin/?week=2026-11-23").get_data(as_text=True)
+    assert "No offers made this week." in page and "Offers made</small>" not in page
+    assert "no offers made in these 12 weeks" in page
