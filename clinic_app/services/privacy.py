@@ -36,9 +36,14 @@ from clinic_app.models.care import SessionAmendment
 from clinic_app.models.care import SessionRecord
 from clinic_app.models.outbox import OutboxMessage
 from clinic_app.models.outbox import OutboxStatus
+from clinic_app.models.waitlist import OfferStatus
+from clinic_app.models.waitlist import WaitlistEntry
+from clinic_app.models.waitlist import WaitlistOffer
 from clinic_app.services import accounts
 from clinic_app.services import audit
 from clinic_app.services import booking as booking_service
+from clinic_app.services import waitlist
+from clinic_app.services import waitlist_offers
 from clinic_app.services.notify import events as notifications
 from clinic_app.services.settings import clinic_zone
 from clinic_app.services.settings import get_settings
@@ -88,6 +93,12 @@ def export_client_data(session: Session, client: User, now: datetime) -> dict[st
     recs = list(session.scalars(
         select(Recommendation).where(Recommendation.client_id == client.id)
         .order_by(Recommendation.created_at, Recommendation.id)))
+    entries = list(session.scalars(
+        select(WaitlistEntry).where(WaitlistEntry.client_id == client.id)
+        .order_by(WaitlistEntry.created_at, WaitlistEntry.id)))
+    offers = list(session.scalars(
+        select(WaitlistOffer).where(WaitlistOffer.client_id == client.id)
+        .order_by(WaitlistOffer.created_at, WaitlistOffer.id)))
     # Emails addressed to this client (the therapist's copies of booking emails are not theirs).
     emails = [m for m in session.scalars(
         select(OutboxMessage).where(
@@ -119,6 +130,27 @@ def export_client_data(session: Session, client: User, now: datetime) -> dict[st
             "booked_before_recommended_date": b.early_confirmed, "note": b.note,
             "created_at": _iso(b.created_at), "updated_at": _iso(b.updated_at),
         } for b in bookings],
+        # Therapist null: any therapist who gives the service.
+        "waitlist_entries": [{
+            "id": e.id, "service": e.service.name,
+            "therapist": e.therapist.user.name if e.therapist is not None else None,
+            "date_from": _iso(e.date_from), "date_to": _iso(e.date_to),
+            "parts_of_day": list(e.parts_of_day or []),
+            "status": waitlist.status_of(session, e, now),
+            "created_at": _iso(e.created_at), "updated_at": _iso(e.updated_at),
+        } for e in entries],
+        "waitlist_offers": [{
+            "id": o.id, "entry_id": o.entry_id, "service": o.service.name,
+            "therapist": o.therapist.user.name, "start": _iso(o.start_at),
+            "end": _iso(o.end_at), "start_local": _iso(o.start_at.astimezone(zone)),
+            "end_local": _iso(o.end_at.astimezone(zone)),
+            # An open offer past its expiry is expired, before the job marks it.
+            "status": (OfferStatus.EXPIRED.value
+                       if o.status == OfferStatus.OPEN.value and not o.lives(now)
+                       else o.status),
+            "offered_at": _iso(o.created_at), "expires_at": _iso(o.expires_at),
+            "answered_at": _iso(o.responded_at), "booking_id": o.booking_id,
+        } for o in offers],
         "intake": None if intake is None else {
             "answers": intake.answers, "flags": intake.flags,
             "updated_at": _iso(intake.updated_at), "confirmed_at": _iso(intake.confirmed_at),
@@ -169,7 +201,8 @@ def close_account(session: Session, client: User, password: str,
     """Close ``client``'s account after re-checking their password.
 
     Future bookings are cancelled through the normal path (the cancellation emails go
-    to the address the client had), every other unsent email to them is retired, then the
+    to the address the client had), their waitlist entries are left and open offers
+    withdrawn (holds released), every other unsent email to them is retired, then the
     user is anonymised at once and every session and token revoked. Health records stay
     until :func:`purge_expired_health_records` removes them. Returns the cancelled
     bookings. Forbidden (``not_a_client``) for staff; ValidationFailed on field
@@ -184,6 +217,11 @@ def close_account(session: Session, client: User, password: str,
         .order_by(Booking.start_at)))
     for b in upcoming:
         booking_service.cancel(session, b, actor=client, now=now, reason="Account closed")
+    # Nothing of theirs stays live on the waitlist: the entries end, and an open offer is
+    # withdrawn now (its hold released and the time queued for the next match) instead of
+    # keeping the slot from everyone until the offer job's next round.
+    waitlist.leave_all(session, client, now)
+    waitlist_offers.close_lapsed_offers(session, now, client_id=client.id)
     session.execute(
         update(OutboxMessage)
         # Everything still unsent but the cancellation notices just written: a reminder,

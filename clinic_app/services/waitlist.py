@@ -49,8 +49,10 @@ __all__ = [
     "get_entry_for",
     "join",
     "leave",
+    "leave_all",
     "ranking_entries",
     "require_may_wait",
+    "status_of",
     "update_entry",
 ]
 
@@ -198,6 +200,27 @@ def leave(session: Session, entry: WaitlistEntry, now: datetime) -> None:
     entry.status = WaitlistStatus.LEFT.value
     entry.updated_at = now
     session.flush()
+
+
+def leave_all(session: Session, client: User, now: datetime) -> int:
+    """Every waiting entry of ``client`` is left (their account closes); returns how many.
+    Their open offers are withdrawn by ``waitlist_offers.close_lapsed_offers``."""
+    result = session.execute(
+        update(WaitlistEntry)
+        .where(WaitlistEntry.client_id == client.id,
+               WaitlistEntry.status == WaitlistStatus.WAITING.value)
+        .values(status=WaitlistStatus.LEFT.value, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def status_of(session: Session, entry: WaitlistEntry, now: datetime) -> str:
+    """The entry's status as the client should read it: a waiting entry whose range has
+    ended is expired, even before :func:`expire_entries` has marked it."""
+    if entry.status == WaitlistStatus.WAITING.value and entry.date_to < _today(session, now):
+        return WaitlistStatus.EXPIRED.value
+    return entry.status
 
 
 def expire_entries(session: Session, now: datetime) -> int:

@@ -210,19 +210,24 @@ class OfferRound:
     pending: int = 0  # queued ranges left for the next round
 
 
-def close_lapsed_offers(session: Session, now: datetime) -> tuple[int, int]:
+def close_lapsed_offers(session: Session, now: datetime, *,
+                        client_id: int | None = None) -> tuple[int, int]:
     """Expire the open offers past ``expires_at`` and withdraw those whose entry was left or
     whose client's account closed; each hold is released and its time queued again.
-    Returns ``(expired, withdrawn)``."""
-    lapsed = session.scalars(
+    ``client_id``: only that client's offers (closing an account withdraws them at once
+    rather than on the job's next round). Returns ``(expired, withdrawn)``."""
+    stmt = (
         select(WaitlistOffer)
         .join(WaitlistEntry, WaitlistEntry.id == WaitlistOffer.entry_id)
         .join(User, User.id == WaitlistOffer.client_id)
         .where(WaitlistOffer.status == OfferStatus.OPEN.value,
                or_(WaitlistOffer.expires_at <= now,
                    WaitlistEntry.status != WaitlistStatus.WAITING.value,
-                   User.is_active.is_(False), User.anonymised_at.is_not(None)))
-        .order_by(WaitlistOffer.id)
+                   User.is_active.is_(False), User.anonymised_at.is_not(None))))
+    if client_id is not None:
+        stmt = stmt.where(WaitlistOffer.client_id == client_id)
+    lapsed = session.scalars(
+        stmt.order_by(WaitlistOffer.id)
         # An offer being answered right now is skipped, not waited for (next round).
         .with_for_update(of=WaitlistOffer, skip_locked=True)).all()
     expired = withdrawn = 0
