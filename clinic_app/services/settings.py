@@ -14,7 +14,10 @@ from clinic_app.models.schedule import ClinicSettings
 def get_settings(session: Session) -> ClinicSettings:
     """The one settings row; created with the configured time zone if missing."""
     # Asked for many times per request (every email, every date shown): after the first
-    # query the identity map answers, with no SQL until the transaction ends.
+    # query the identity map answers, with no SQL until the transaction ends. The identity
+    # map holds objects weakly, so the session keeps a strong reference to the row too:
+    # otherwise an unmodified row that no caller holds any more is collected between two
+    # calls and read again (four reads in a booking request, two in a cancellation).
     known = session.info.get("clinic_settings_id")
     row = session.get(ClinicSettings, known) if known is not None else None
     if row is None:
@@ -24,6 +27,7 @@ def get_settings(session: Session) -> ClinicSettings:
         session.add(row)
         session.flush()
     session.info["clinic_settings_id"] = row.id
+    session.info["clinic_settings_row"] = row
     return row
 
 
