@@ -105,9 +105,11 @@ def register_extensions(app: Flask) -> None:
 
     login_manager.user_loader(load_user)
 
+    from clinic_app.throttle import skip_idle_limit_checks
     from clinic_app.throttle import trust_proxies
 
     trust_proxies(app)
+    skip_idle_limit_checks(app)
 
 def register_input_limits(app: Flask) -> None:
     from clinic_app.web.hooks import install_input_limits

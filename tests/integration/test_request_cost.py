@@ -238,3 +238,53 @@ def test_a_moved_booking_answers_with_its_new_therapist_and_room(app, client, db
     # Not the client's: 404, as before.
     stranger = token_for(app, make_user(app))
     assert client.get(f"/api/v1/bookings/{booking['id']}", headers=stranger).status_code == 404
+
+
+def test_the_limiter_check_is_skipped_only_where_it_could_not_limit(app):
+    """For every endpoint, where the app skips Flask-Limiter's before-request check, the
+    check itself (its own filter, as the hook runs it) finds no limit to apply."""
+    from clinic_app.throttle import middleware_may_limit
+
+    filter_limits = limiter._Limiter__filter_limits  # the private filter the hook uses
+    for endpoint in app.view_functions:
+        blueprint = endpoint.rpartition(".")[0] or None
+        with app.test_request_context("/"):
+            found = filter_limits(endpoint, blueprint, None, True)
+        if not middleware_may_limit(app, endpoint, blueprint):
+            assert found == [], endpoint
+
+
+@pytest.fixture
+def default_limit():
+    """A default limit for every route, as ``RATELIMIT_DEFAULT`` sets one (the limiter is
+    one object shared by every app, so it is taken away again afterwards)."""
+    from flask_limiter import Limit
+    from flask_limiter.util import get_remote_address
+
+    manager = limiter.limit_manager
+    assert manager.default_limits == []  # the app declares none
+    manager.set_default_limits([Limit("2 per minute", get_remote_address).bind(limiter)])
+    try:
+        yield
+    finally:
+        manager.set_default_limits([])
+
+
+def test_a_default_limit_is_still_applied_by_the_before_request_check(default_limit, app,
+                                                                      client, clinic):
+    codes = [client.get("/api/v1/services").status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    limited = client.get("/api/v1/services")
+    assert limited.get_json()["error"]["code"] == "rate_limited"
+    assert int(limited.headers["Retry-After"]) >= 1
+
+
+def test_decorated_limits_still_count_with_the_check_skipped(app, client):
+    # POST /api/v1/auth/signup carries its own per-address limit (@limiter.limit).
+    app.config["LOGIN_LIMIT_PER_IP"] = "3 per 15 minutes"
+    statuses = [client.post("/api/v1/auth/signup", json={
+        "name": "N", "email": f"new{i}@example.com", "password": "a-good-long-password",
+        "consent": True}).status_code for i in range(4)]
+    assert statuses == [201, 201, 201, 429], statuses
+    # The public read next to it is not limited at all.
+    assert all(client.get("/api/v1/services").status_code == 200 for _ in range(5))
