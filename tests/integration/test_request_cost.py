@@ -288,3 +288,41 @@ def test_decorated_limits_still_count_with_the_check_skipped(app, client):
     assert statuses == [201, 201, 201, 429], statuses
     # The public read next to it is not limited at all.
     assert all(client.get("/api/v1/services").status_code == 200 for _ in range(5))
+
+
+def test_security_headers_in_one_pass_and_a_view_keeps_its_own(app, client):
+    from clinic_app.web.hooks import CSP
+
+    @app.get("/test-only/own-headers")
+    def own_headers():  # type: ignore[no-untyped-def]
+        return "ok", 200, {"Cache-Control": "max-age=60", "x-frame-options": "SAMEORIGIN"}
+
+    expected = [
+        ("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"), ("Referrer-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()"),
+        ("Cross-Origin-Opener-Policy", "same-origin"), ("Cache-Control", "no-store")]
+    names = {k.lower() for k, _ in expected} | {"strict-transport-security"}
+    api = client.get("/api/v1/services")
+    assert [(k, v) for k, v in api.headers if k.lower() in names] == expected
+    # A header the view set is kept, whatever its spelling, and not doubled.
+    page = client.get("/test-only/own-headers")
+    assert page.headers.getlist("Cache-Control") == ["max-age=60"]
+    assert page.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert page.headers["Content-Security-Policy"] == CSP
+    # Static files may be cached; plain http gets no HSTS (the test base URL is http).
+    static = client.get("/static/vendor/pico.min.css")
+    assert "no-store" not in static.headers.get("Cache-Control", "")
+    assert "Strict-Transport-Security" not in api.headers
+
+
+def test_https_deployments_get_hsts(app_config):
+    from clinic_app import create_app
+
+    secure = create_app({**app_config, "BASE_URL": "https://clinic.example"})
+    response = secure.test_client().get("/api/v1/openapi.json")
+    assert response.headers["Strict-Transport-Security"] == (
+        "max-age=31536000; includeSubDomains")
+    assert response.headers["Cache-Control"] == "no-store"
+    with secure.app_context():
+        _db.engine.dispose()
