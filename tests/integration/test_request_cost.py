@@ -326,3 +326,25 @@ def test_https_deployments_get_hsts(app_config):
     assert response.headers["Cache-Control"] == "no-store"
     with secure.app_context():
         _db.engine.dispose()
+
+
+def test_session_signer_follows_a_key_rotation(app, client, db):
+    """The session signer is built once per set of keys: a new secret key refuses the old
+    cookies at once, and the old key among the fallbacks accepts them again."""
+    user = make_user(app)
+    login(client, user)
+    assert client.get("/account/").status_code == 200
+    cookie = client.get_cookie("session")
+    old_key = app.secret_key
+    app.secret_key = "a-brand-new-secret-key-0123456789"
+    refused = client.get("/account/")
+    assert refused.status_code == 302 and "/login" in refused.headers["Location"]
+    app.config["SECRET_KEY_FALLBACKS"] = [old_key]
+    try:
+        # The refusal answered with a new session cookie: send the old one again.
+        client.set_cookie("session", cookie.value, domain=cookie.domain, path=cookie.path)
+        assert client.get("/account/").status_code == 200
+    finally:
+        app.config["SECRET_KEY_FALLBACKS"] = []
+        app.secret_key = old_key
+    assert client.get("/account/").status_code == 200
