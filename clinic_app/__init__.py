@@ -101,13 +101,17 @@ def register_extensions(app: Flask) -> None:
     login_manager.session_protection = "basic"
     app.extensions["mail_backend"] = backend_from_config(app.config, app.instance_path)
 
+    from clinic_app.auth import SessionInterface
     from clinic_app.auth import load_user
 
     login_manager.user_loader(load_user)
+    app.session_interface = SessionInterface()
 
+    from clinic_app.throttle import skip_idle_limit_checks
     from clinic_app.throttle import trust_proxies
 
     trust_proxies(app)
+    skip_idle_limit_checks(app)
 
 def register_input_limits(app: Flask) -> None:
     from clinic_app.web.hooks import install_input_limits

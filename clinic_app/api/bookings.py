@@ -17,8 +17,11 @@ from flask import request
 from pydantic import BaseModel
 from pydantic import Field
 from pydantic import field_validator
+from sqlalchemy import inspect
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from clinic_app.api.core import Id
 from clinic_app.api.core import current_api_user
@@ -32,6 +35,8 @@ from clinic_app.models.accounts import Role
 from clinic_app.models.accounts import User
 from clinic_app.models.booking import Booking
 from clinic_app.models.booking import BookingStatus
+from clinic_app.models.schedule import Room
+from clinic_app.models.schedule import Service
 from clinic_app.models.schedule import Therapist
 from clinic_app.services import booking as booking_service
 from clinic_app.services.settings import clinic_zone
@@ -120,8 +125,48 @@ class BookingsOut(BaseModel):
     bookings: list[BookingOut]
 
 
+def _load_related(booking: Booking) -> tuple[Any, ...]:
+    """The service, room, therapist and therapist's user of one booking, in one statement
+    unless the session holds them all already (four lazy loads otherwise; lists load them
+    with ``LOAD_OPTIONS``). Those not loaded yet are set on the booking as loaded values.
+
+    A caller that goes on to change the booking keeps the returned objects until it is
+    done: ``lock`` re-reads the booking, which resets its relationships, and a lazy load
+    then finds them in the identity map only while someone references them (it holds
+    objects weakly). Objects are found by the booking's current foreign keys, so a moved
+    booking (another therapist or room) is shown with its new ones.
+    """
+    session = db.session
+    held = session.identity_map
+    therapist = held.get(identity_key(Therapist, booking.therapist_id))
+    if (therapist is not None and held.get(identity_key(User, therapist.user_id)) is not None
+            and held.get(identity_key(Service, booking.service_id)) is not None
+            and held.get(identity_key(Room, booking.room_id)) is not None):
+        return ()
+    row = session.execute(
+        select(Service, Room, Therapist, User)
+        .select_from(Service)
+        .join(Room, Room.id == booking.room_id)
+        .join(Therapist, Therapist.id == booking.therapist_id)
+        .join(User, User.id == Therapist.user_id)
+        .where(Service.id == booking.service_id)
+    ).one_or_none()
+    if row is None:
+        return ()
+    service, room, therapist, user = row
+    # Only attributes not loaded yet: a loaded one may carry a change not flushed yet.
+    unloaded = inspect(booking).unloaded
+    for name, value in (("service", service), ("room", room), ("therapist", therapist)):
+        if name in unloaded:
+            set_committed_value(booking, name, value)
+    if "user" in inspect(therapist).unloaded:
+        set_committed_value(therapist, "user", user)
+    return tuple(row)
+
+
 def booking_json(booking: Booking, tz: ZoneInfo) -> dict[str, Any]:
     """The API's JSON for one booking (reused by the therapist endpoints)."""
+    _load_related(booking)
     return {
         "id": booking.id,
         "status": booking.status,
@@ -252,9 +297,11 @@ def bookings_cancel(booking_id: int) -> dict[str, Any]:
     user = current_api_user()
     reason = _optional_reason()
     booking = booking_service.get_booking_for(db.session, booking_id, user)
+    related = _load_related(booking)  # for the emails' names and the answer: one statement
     booking_service.cancel(db.session, booking, actor=user, now=now(), reason=reason)
     out = booking_json(booking, clinic_zone(db.session))
     db.session.commit()
+    del related
     return out
 
 
@@ -277,7 +324,9 @@ def bookings_no_show(booking_id: int) -> dict[str, Any]:
     """Only once the session has started."""
     user = current_api_user()
     booking = booking_service.get_booking_for(db.session, booking_id, user)
+    related = _load_related(booking)  # for the emails' names and the answer: one statement
     booking_service.mark_no_show(db.session, booking, actor=user, now=now())
     out = booking_json(booking, clinic_zone(db.session))
     db.session.commit()
+    del related
     return out

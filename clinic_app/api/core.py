@@ -14,6 +14,7 @@ from functools import wraps
 from typing import Annotated
 from typing import Any
 
+from flask import Response
 from flask import g
 from flask import jsonify
 from flask import request
@@ -101,7 +102,8 @@ def endpoint(
     errors: tuple[int, ...] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register an API view. The view gets ``body=``/``query=`` models and returns
-    a dict (or a pydantic model) that is sent with ``status``."""
+    a dict (or a pydantic model) that is sent with ``status``; a hot path may return a
+    ready ``Response`` (its JSON already encoded), which is sent as it is."""
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         ENDPOINTS.append(EndpointSpec(rule, method, summary, tag, body, query, response, status,
@@ -143,6 +145,9 @@ def endpoint(
                 result, code = result
             else:
                 code = status
+            if isinstance(result, Response):
+                result.status_code = code
+                return result
             if isinstance(result, BaseModel):
                 result = result.model_dump(mode="json")
             if code == 204:

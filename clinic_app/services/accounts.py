@@ -16,6 +16,7 @@ from sqlalchemy import delete
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import contains_eager
 from sqlalchemy.orm import joinedload
 
 from clinic_app.errors import DomainError
@@ -354,9 +355,10 @@ def open_login_session(session: Session, user: User, now: datetime, lifetime: ti
 
 def user_for_login_session(session: Session, user_id: int, raw: str, now: datetime) -> User | None:
     """The active user whose live log-in session has secret ``raw``, else None."""
+    # One statement for the session row and its user (every page of a logged-in user).
     row = session.scalar(
-        select(LoginSession).where(LoginSession.token_hash == token_hash(raw),
-                                   LoginSession.user_id == user_id)
+        select(LoginSession).join(LoginSession.user).options(contains_eager(LoginSession.user))
+        .where(LoginSession.token_hash == token_hash(raw), LoginSession.user_id == user_id)
     )
     if row is None or row.expires_at <= now:
         return None
@@ -505,6 +507,7 @@ _TOKEN_WITH_USER = (
 
 
 def user_for_api_token(session: Session, raw: str, now: datetime) -> tuple[User, ApiToken] | None:
+    """The active user and the live token whose secret is ``raw``, else None."""
     row = session.scalar(_TOKEN_WITH_USER, {"token_hash": token_hash(raw)})
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None

@@ -125,3 +125,75 @@ def test_openapi_documents_the_scheduling_contract(client):
     assert "409" in paths["/api/v1/bookings"]["post"]["responses"]
     names = [p["name"] for p in paths["/api/v1/availability"]["get"]["parameters"]]
     assert names == ["service_id", "from", "to", "therapist_id"]
+
+
+def _availability_as_jsonify_writes_it(app, sid, first, last, therapist_id=None):
+    """What the endpoint answered before its JSON was built by hand: jsonify of the dict."""
+    from clinic_app.db import read_only
+    from clinic_app.extensions import db
+    from clinic_app.services.availability import search_slots
+
+    with app.app_context():
+        with read_only():
+            tz, slots = search_slots(db.session, service_id=sid, date_from=first,
+                                     date_to=last, therapist_id=therapist_id,
+                                     now=app.extensions["clock"].now())
+        db.session.remove()
+        body = {"timezone": tz.key, "service_id": sid,
+                "slots": [{"start": s.start.astimezone(tz).isoformat(),
+                           "end": s.end.astimezone(tz).isoformat(),
+                           "therapist_id": s.therapist_id} for s in slots]}
+        return app.json.response(body).get_data()
+
+
+def test_availability_json_is_byte_for_byte_what_jsonify_wrote(app, client, clock):
+    """The hand-built JSON equals jsonify's output: slots of several therapists sharing
+    times, both DST changes of Europe/London and a booking in the way."""
+    from datetime import date
+
+    from tests.factories.booking import make_booking
+
+    clock.set(datetime(2026, 3, 20, 8, tzinfo=UTC))
+    clinic = make_clinic(app, therapists=3, hours=EVERY_DAY)
+    make_booking(app, clinic, datetime(2026, 3, 29, 10, tzinfo=UTC))
+    sid = clinic.service.id
+    cases = [(date(2026, 3, 27), date(2026, 3, 31), None),
+             (date(2026, 3, 28), date(2026, 3, 29), clinic.t2.id)]
+    for first, last, therapist_id in cases:
+        url = f"/api/v1/availability?service_id={sid}&from={first}&to={last}"
+        if therapist_id:
+            url += f"&therapist_id={therapist_id}"
+        response = client.get(url)
+        assert response.status_code == 200
+        assert response.mimetype == "application/json"
+        expected = _availability_as_jsonify_writes_it(app, sid, first, last, therapist_id)
+        assert response.get_data() == expected
+        assert len(response.get_json()["slots"]) > 10
+        # Asked again: answered from the per-process text cache, still the same bytes.
+        assert client.get(url).get_data() == expected
+    clock.set(datetime(2026, 10, 16, 8, tzinfo=UTC))
+    first, last = date(2026, 10, 24), date(2026, 10, 26)
+    url = f"/api/v1/availability?service_id={sid}&from={first}&to={last}"
+    body = client.get(url).get_data()
+    assert body == _availability_as_jsonify_writes_it(app, sid, first, last)
+    assert b'"2026-10-25T09:00:00+00:00"' in body and b'"2026-10-24T09:00:00+01:00"' in body
+
+
+def test_availability_json_in_debug_is_jsonify_indented(app, client):
+    """In debug, jsonify indents: the endpoint then answers through jsonify itself."""
+    from datetime import date
+
+    clinic = make_clinic(app)
+    sid = clinic.service.id
+    url = f"/api/v1/availability?service_id={sid}&from=2026-11-24&to=2026-11-25"
+    app.debug = True
+    try:
+        body = client.get(url).get_data()
+        expected = _availability_as_jsonify_writes_it(app, sid, date(2026, 11, 24),
+                                                      date(2026, 11, 25))
+    finally:
+        app.debug = False
+    assert body == expected and b'\n  "service_id"' in body
+    # Errors keep the error JSON in either mode.
+    bad = client.get(f"/api/v1/availability?service_id={sid}&from=2026-11-25&to=2026-11-24")
+    assert bad.status_code == 422 and bad.get_json()["error"]["code"] == "invalid_range"
