@@ -120,8 +120,12 @@ def up(host: str, port: int, threads: int) -> None:
         click.echo(f"  {role:<10} {email}")
     click.echo(f"Dev mailbox: {url}/dev/mailbox (log in as the admin)\n")
     # SIGTERM (a service manager, `kill`) stops like Ctrl-C: the handler raises in the
-    # main thread, out of waitress's loop, into the clean shutdown below.
+    # main thread, out of waitress's loop, into the clean shutdown below. SIGINT is set
+    # too: a process started in the background of a non-interactive shell (`clinic up &`
+    # in a script, CI) inherits SIGINT *ignored*, and Python then never installs its
+    # Ctrl-C handler, so an interrupt would be lost and the service would not stop.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         serve(app, host=host, port=port, threads=threads, ident="clinic")
     except KeyboardInterrupt:

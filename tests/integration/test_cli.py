@@ -143,3 +143,38 @@ def test_clinic_up_stops_cleanly_on_sigterm(tmp_path):
     assert proc.returncode == 0, output
     assert time.monotonic() - stopping < 10
     assert "Stopped." in output and "Traceback" not in output
+
+
+def test_clinic_up_stops_on_sigint_even_when_started_with_sigint_ignored(tmp_path):
+    """A shell script's background job (``clinic up &``) starts with SIGINT ignored; the
+    command still stops on SIGINT instead of running on."""
+    port = _free_port()
+    env = _clean_env(tmp_path) | {"CLINIC_WORKER_DISPATCH_SECONDS": "1"}
+
+    def ignore_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    proc = subprocess.Popen([sys.executable, "-m", "clinic_app", "up", "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=ignore_sigint)  # noqa: PLW1509 (test only, no threads)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError("clinic up did not start") from None
+                time.sleep(0.3)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            output, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output, _ = proc.communicate()
+            raise AssertionError("clinic up ignored SIGINT:\n" + output) from None
+    assert proc.returncode == 0, output
+    assert "Stopped." in output
