@@ -17,8 +17,8 @@ What runs, each in its own process (a failure is reported in the document, not h
 2. ``bench/load.py``: 200 users with 1 s think time, then 50 users in a closed loop, then
    one worker's memory after 10,000 requests (``--quick``: shorter runs, 1,000 requests);
 3. ``bench/outbox.py`` (10,000 emails; ``--quick``: 1,000);
-4. ``bench/booking.py`` and ``bench/timing.py`` when present (written separately); a missing
-   one is skipped with a printed note.
+4. ``bench/booking.py`` (SQLite, then PostgreSQL at ``--pg-url``) and ``bench/timing.py``
+   when present (written separately); a missing one is skipped with a printed note.
 
 Each script writes JSON (``--json``); this script turns it into Markdown and replaces what
 lies between ``<!-- run_all:NAME:start -->`` and ``<!-- run_all:NAME:end -->`` in the document,
@@ -257,6 +257,10 @@ def main() -> int:
         if args.quick and "--quick" in helptext:
             cmd.append("--quick")
         ok, text = run(cmd, name, 3600)
+        if ok and name == "booking":
+            # The booking's targets are per database: PostgreSQL too (its schema is dropped).
+            ok, pg_text = run(cmd + ["--database-url", args.pg_url], "booking (postgresql)", 3600)
+            text = text.strip() + "\n" + pg_text.strip()
         sections[name] = ("```\n" + text.strip()[-3000:] + "\n```" if ok
                           else f"bench/{name}.py failed: `{text[-300:]}`")
 
