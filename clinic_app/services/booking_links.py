@@ -28,6 +28,7 @@ from clinic_app.errors import DomainError
 from clinic_app.models.booking import MAX_ID
 from clinic_app.models.booking import Booking
 from clinic_app.models.booking import BookingStatus
+from clinic_app.services.signed_tokens import purpose_serializer
 
 #: The purposes of the links in booking emails: dead once the booking starts or moves.
 UPCOMING = ("view", "cancel", "reschedule")
@@ -44,9 +45,7 @@ class LinkDead(DomainError):
 
 
 def _serializer(secret: str, purpose: str) -> URLSafeSerializer:
-    if purpose not in PURPOSES:
-        raise ValueError(f"unknown booking link purpose {purpose!r}")
-    return URLSafeSerializer(secret, salt=_SALT + purpose)
+    return purpose_serializer(secret, _SALT, PURPOSES, purpose)
 
 
 def make_token(secret: str, booking: Booking, purpose: str) -> str:

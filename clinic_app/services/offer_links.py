@@ -17,15 +17,14 @@ from sqlalchemy.orm import Session
 from clinic_app.errors import NotFound
 from clinic_app.models.booking import MAX_ID
 from clinic_app.models.waitlist import WaitlistOffer
+from clinic_app.services.signed_tokens import purpose_serializer
 
 PURPOSES = ("accept", "decline")
 _SALT = "waitlist-offer-v1:"
 
 
 def _serializer(secret: str, purpose: str) -> URLSafeSerializer:
-    if purpose not in PURPOSES:
-        raise ValueError(f"unknown offer link purpose {purpose!r}")
-    return URLSafeSerializer(secret, salt=_SALT + purpose)
+    return purpose_serializer(secret, _SALT, PURPOSES, purpose)
 
 
 def make_token(secret: str, offer: WaitlistOffer, purpose: str) -> str:
