@@ -559,18 +559,15 @@ def report_page(b: Booking, *, back_url: str | None) -> Page:
     status = 200
     moment = now()
     if form.validate_on_submit():
-        try:
+        with saving(form) as saved:
             report = store_problem_report(db.session, b, red_flags=form.red_flags.data,
                                           now=moment)
-        except DomainError as exc:
-            db.session.rollback()
-            apply_error(form, exc)
-            status = exc.status
-        else:
-            db.session.commit()
+        if saved:
             return render_template("checkin/done.html", booking=b, already=False,
                                    red_flag=True, labels=red_flag_labels(report.red_flags),
                                    seek_care=SEEK_CARE_TEXT, rec=None)
+        assert saved.error is not None
+        status = saved.error.status
     elif form.is_submitted():
         status = 422
     return render_template("client/report.html", b=b, form=form,
