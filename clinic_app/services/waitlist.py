@@ -284,11 +284,15 @@ def candidates_for_freed_slot(
     start: datetime,
     now: datetime,
     exclude_clients: frozenset[int] = frozenset(),
+    entries: list[pure.WaitingEntry] | None = None,
 ) -> list[pure.RankedEntry]:
     """Who may be offered a slot that just freed (a cancellation, a move, a released hold,
     time off removed, hours added), best first: the pure ranking over the service's live
-    entries. ``exclude_clients``: clients who must not get it now (an open offer already)."""
+    entries. ``exclude_clients``: clients who must not get it now (an open offer already).
+    ``entries``: the service's live entries covering the slot's day, when the caller has
+    read them already (``ranking_entries``; one read for every start of that day)."""
     slot = pure.FreedSlot(service_id=service_id, therapist_id=therapist_id,
                           local_start=start.astimezone(clinic_zone(session)).replace(tzinfo=None))
-    entries = ranking_entries(session, service_id, now, on_date=slot.local_date)
+    if entries is None:
+        entries = ranking_entries(session, service_id, now, on_date=slot.local_date)
     return pure.rank(entries, slot, _today(session, now), exclude_clients=exclude_clients)

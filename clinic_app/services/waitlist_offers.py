@@ -63,6 +63,7 @@ from clinic_app.models.waitlist import WaitlistEntry
 from clinic_app.models.waitlist import WaitlistOffer
 from clinic_app.models.waitlist import WaitlistStatus
 from clinic_app.scheduling.availability import Slot
+from clinic_app.scheduling.waitlist import WaitingEntry
 from clinic_app.services import freed_time
 from clinic_app.services import holds
 from clinic_app.services import waitlist
@@ -301,6 +302,16 @@ class _Run:
         for client, o_start, o_end, status, freed, sid in rows:
             self.remember(client, sid, o_start, o_end, status, freed)
         self.verdicts: dict[int, User | None] = {}
+        # The live entries of a service covering a day, read once for all its starts (the
+        # round does not change entries; open offers are excluded per start instead).
+        self.entries: dict[tuple[int, date], list[WaitingEntry]] = {}
+
+    def entries_on(self, service_id: int, day: date) -> list[WaitingEntry]:
+        key = (service_id, day)
+        if key not in self.entries:
+            self.entries[key] = waitlist.ranking_entries(self.session, service_id, self.now,
+                                                         on_date=day)
+        return self.entries[key]
 
     def blocked(self, service_id: int, start: datetime, end: datetime
                 ) -> tuple[datetime, datetime]:
@@ -375,10 +386,11 @@ def _best(run: _Run, options: list[tuple[int, Slot]],
         exclude = run.open_clients | run.offered_before(service_id, slot)
         if clients_by_service[service_id] <= exclude:
             continue  # everyone waiting for this service has been asked or has an offer
+        day = slot.start.astimezone(zone).date()
         ranked = waitlist.candidates_for_freed_slot(
             run.session, service_id=service_id, therapist_id=run.therapist_id,
-            start=slot.start, now=run.now, exclude_clients=frozenset(exclude))
-        day = slot.start.astimezone(zone).date()
+            start=slot.start, now=run.now, exclude_clients=frozenset(exclude),
+            entries=run.entries_on(service_id, day))
         for candidate in ranked:
             client = run.reachable(candidate.entry.client_id, day)
             if client is None:
