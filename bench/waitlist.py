@@ -41,7 +41,9 @@ other 8 slots had no client left who was free to be asked). SQLite p50 84 ms, p9
 PostgreSQL 15 p50 145 ms, p95 300 ms; 31-32 statements per cancellation (p50), at most 53:
 the expiry scan, the queue, the live entries, one slot search, two statements per ranked
 start, the candidate's booking checks (referral, review), the hold (the booking re-check and
-its flush), the offer and its intent. Target: p95 < 1 s.
+its flush), the offer and its intent. Target: p95 < 1 s. Since the live entries are read
+once per service and day (not per ranked start): 29 statements p50, at most 41 (SQLite,
+2026-12-01, a CI run alongside: p50 18 ms, p95 35 ms).
 """
 
 from __future__ import annotations
