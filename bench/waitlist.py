@@ -35,7 +35,7 @@ PostgreSQL 15 p50 27.6 ms, p95 42.7 ms; 5-6 statements per freed slot (target: p
 Before the windows were read in one query (one ``current_recommendation`` per waiting
 client): SQLite p50 1.4 s, p95 2.1 s, about 1,000 statements.
 
-Offer job measured on 2026-12-02 (2 shared CPUs, about five other sessions running tests: the
+Offer job measured on 2026-12-01 (2 shared CPUs, about five other sessions running tests: the
 times are an upper bound, the statement counts are exact): 60 cancellations, 52 offers (the
 other 8 slots had no client left who was free to be asked). SQLite p50 84 ms, p95 200 ms;
 PostgreSQL 15 p50 145 ms, p95 300 ms; 31-32 statements per cancellation (p50), at most 53:
