@@ -121,6 +121,7 @@ def run(database_url: str | None, count: int, warmup: int,
         engine = db.engine
     event.listen(engine, "before_cursor_execute", counter)
     made = 0
+    last_made: list[tuple[str, str]] = []
     for i, slot in enumerate(wanted):
         if made >= count + warmup:
             break
@@ -128,7 +129,7 @@ def run(database_url: str | None, count: int, warmup: int,
                 "therapist_id": slot.therapist_id}
         statements[0] = 0
         if trace is not None:
-            trace.clear()
+            trace[:] = []
         one = cProfile.Profile() if profile is not None and made >= warmup else None
         started, cpu_started = time.perf_counter(), time.process_time()
         if one is not None:
@@ -141,7 +142,11 @@ def run(database_url: str | None, count: int, warmup: int,
         cpu = time.process_time() - cpu_started
         if response.status_code != 201:
             refused += 1  # the room or therapist is taken by an earlier booking
+            if trace is not None:
+                trace[:] = last_made  # --statements lists the last booking that was made
             continue
+        if trace is not None:
+            last_made = list(trace)
         made += 1
         if made > warmup:
             if one is not None and profile is not None:

@@ -55,6 +55,32 @@ def pct(values: list[float], q: float) -> float:
     return load.pct(values, q)
 
 
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds used so far by every ``postgres`` process of this machine (Linux /proc).
+
+    Clock ticks are sampled, so one request's share is coarse; summed over an endpoint's
+    requests it is the server-side CPU that endpoint causes (its backend, WAL writer etc.).
+    """
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        name_end = stat.rfind(b")")
+        if stat[stat.find(b"(") + 1:name_end] != b"postgres":
+            continue
+        fields = stat[name_end + 2:].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICKS
+
+
 class Replay:
     """Calls the WSGI app as gunicorn does and records CPU, wall time and statements."""
 
@@ -69,6 +95,7 @@ class Replay:
         self.profile = profile
         self.keep_sql = keep_sql
         self._seen: list[str] = []
+        self.pg_cpu: dict[str, float] = defaultdict(float)
         event.listen(engine, "before_cursor_execute", self._count)
 
     def _count(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -96,6 +123,7 @@ class Replay:
         if self.profile:
             prof = self.profiles.setdefault(endpoint, cProfile.Profile(time.process_time))
             prof.enable()
+        pg0 = postgres_cpu_seconds()
         wall0, cpu0 = time.perf_counter(), time.process_time()
         result = self.app(environ, start_response)
         try:
@@ -107,6 +135,7 @@ class Replay:
         cpu1, wall1 = time.process_time(), time.perf_counter()
         if prof is not None:
             prof.disable()
+        self.pg_cpu[endpoint] += postgres_cpu_seconds() - pg0
         status = int(status_line[0].split()[0])
         self.cpu[endpoint].append(cpu1 - cpu0)
         self.wall[endpoint].append(wall1 - wall0)
@@ -223,19 +252,21 @@ def main() -> None:
           f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print()
     print("| endpoint | share | CPU mean ms | CPU p50 ms | CPU p95 ms | wall p50 ms "
-          "| statements mean (min-max) | statuses |")
-    print("|---|---:|---:|---:|---:|---:|---|---|")
+          "| PostgreSQL CPU mean ms | statements mean (min-max) | statuses |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|---|")
     for endpoint in ("availability", "booking", "cancel"):
         cpu, wall, st = replay.cpu[endpoint], replay.wall[endpoint], replay.stmts[endpoint]
         if not cpu:
             continue
         print(f"| {endpoint} | {len(cpu) / n:.0%} | {statistics.fmean(cpu) * 1000:.2f} "
               f"| {pct(cpu, 50) * 1000:.2f} | {pct(cpu, 95) * 1000:.2f} "
-              f"| {pct(wall, 50) * 1000:.2f} | {statistics.fmean(st):.2f} "
+              f"| {pct(wall, 50) * 1000:.2f} "
+              f"| {replay.pg_cpu[endpoint] / len(cpu) * 1000:.2f} | {statistics.fmean(st):.2f} "
               f"({min(st)}-{max(st)}) "
               f"| {', '.join(f'{k}: {v}' for k, v in sorted(replay.statuses[endpoint].items()))} |")
     measured = sum(sum(v) for v in replay.cpu.values())
     print()
+    print(f"PostgreSQL CPU per request (mix): {sum(replay.pg_cpu.values()) / n * 1000:.2f} ms")
     print(f"CPU per request (mix): {measured / n * 1000:.2f} ms inside the app; "
           f"{cpu_total / n * 1000:.2f} ms with this replay's own work; wall "
           f"{wall_total / n * 1000:.2f} ms")
