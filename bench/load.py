@@ -23,12 +23,18 @@ Steps:
    default is sync workers (one request at a time each, no keep-alive): measured 3-4x better
    than ``--worker-class gthread --threads 4`` at the same load (docs/performance.md).
 3. ``--users`` threads, each with its own keep-alive ``http.client`` connection, loop for
-   ``--seconds``: ``GET /api/v1/availability`` for a random service over 7 days starting 0-21
-   days ahead (public); then one time in four ``POST /api/v1/bookings`` for one of the returned
-   slots (409 "just taken" is expected and counted apart); one time in eight (or when the user
-   holds 5 upcoming bookings, the per-client cap being 6) ``POST /api/v1/bookings/<id>/cancel``
-   for one of its bookings. ``--think`` seconds (exponential mean) between iterations; 0 is a
-   closed loop at full speed.
+   ``--warmup`` + ``--seconds``: ``GET /api/v1/availability`` for a random service over 7
+   days starting 0-21 days ahead (public); then one time in four ``POST /api/v1/bookings``
+   for one of the returned slots (409 "just taken" is expected and counted apart); one time
+   in eight (or when the user holds 5 upcoming bookings, the per-client cap being 6)
+   ``POST /api/v1/bookings/<id>/cancel`` for one of its bookings. ``--think`` seconds
+   (exponential mean) between iterations; 0 is a closed loop at full speed. With think time
+   each user also starts after one such pause, so the first requests arrive spread out as
+   the later ones do, not as one burst of ``--users`` requests at once into workers that
+   have served nothing yet. Only the ``--seconds`` after the ``--warmup`` (default 5 s) are
+   measured; the warm-up's own figures are printed on a line of their own. The load
+   generator's garbage collector is off during the run (its pauses would stop every user
+   thread at once and land in the latencies).
 4. Print machine, server set-up, data size, per endpoint count, p50/p95/p99 latency as the
    client saw it and as gunicorn measured it (access log ``%(D)s``: time in the worker,
    without the wait for a free thread), requests/s, statuses, errors (5xx and connection
@@ -46,6 +52,7 @@ for the CPUs: its Python threads cost CPU time (shown in the CPU line).
 from __future__ import annotations
 
 import argparse
+import gc
 import http.client
 import json
 import os
@@ -403,17 +410,26 @@ def worker_rss(master: int) -> dict[int, float]:
 
 
 class Recorder:
-    """Collects (endpoint, status, seconds) from every user thread."""
+    """Collects (endpoint, status, seconds) from every user thread.
 
-    def __init__(self) -> None:
+    Until ``recording`` is set (the end of the warm-up) samples go to ``warmup_samples``
+    instead, so the report covers the steady state only and says what the warm-up saw.
+    """
+
+    def __init__(self, recording: bool = True) -> None:
         self.lock = threading.Lock()
         self.samples: list[tuple[str, int, float]] = []
+        self.warmup_samples: list[tuple[str, int, float]] = []
+        self.recording = recording
+        self.last_at = 0.0  # time.monotonic() of the last sample recorded
         self.reconnects = 0
         self.errors: Counter[str] = Counter()
 
     def add(self, endpoint: str, status: int, seconds: float) -> None:
         with self.lock:
-            self.samples.append((endpoint, status, seconds))
+            (self.samples if self.recording else self.warmup_samples).append(
+                (endpoint, status, seconds))
+            self.last_at = time.monotonic()
 
 
 class User_:  # noqa: N801 - a load-test user, not the model
@@ -504,6 +520,10 @@ class User_:  # noqa: N801 - a load-test user, not the model
     def run(self, deadline: float, iterations: int, think: float, go: threading.Event) -> None:
         """Loop until the deadline (or ``iterations``), then close the connection."""
         go.wait()
+        if think > 0:
+            # Start as if just back from thinking: the users' first requests then arrive
+            # spread out like all the later ones, not as one burst of --users requests.
+            time.sleep(min(self.rng.expovariate(1 / think), think * 5))
         done = 0
         while (time.monotonic() < deadline and (iterations <= 0 or done < iterations)
                and not self.stop):
@@ -526,11 +546,14 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
-def server_times(path: str) -> dict[str, list[float]]:
-    """Seconds spent in the worker per endpoint, from the access log (``%(D)s`` in µs)."""
+def server_times(path: str, skip_bytes: int = 0) -> dict[str, list[float]]:
+    """Seconds spent in the worker per endpoint, from the access log (``%(D)s`` in µs),
+    leaving out its first ``skip_bytes`` (the lines written during the warm-up)."""
     out: dict[str, list[float]] = defaultdict(list)
     try:
-        lines = Path(path).read_text().splitlines()
+        with open(path, "rb") as handle:
+            handle.seek(skip_bytes)
+            lines = handle.read().decode(errors="replace").splitlines()
     except OSError:
         return out
     for line in lines:
@@ -584,8 +607,9 @@ def report(rec: Recorder, elapsed: float, info: dict[str, Any], server: dict[str
         f"- data: {info['sizes']['therapists']} therapists, {info['sizes']['rooms']} rooms, "
         f"{info['sizes']['services']} services, {info['sizes']['clients']} clients, "
         f"{info['sizes']['bookings']} bookings ({info['sizes']['upcoming']} upcoming)",
-        f"- load: {info['users']} users, {elapsed:.1f} s, think time {info['think']} s; "
-        f"{total} requests, {total / elapsed:.1f} requests/s",
+        f"- load: {info['users']} users, {elapsed:.1f} s measured after a {info['warmup']:g} s "
+        f"warm-up, think time {info['think']} s; {total} requests, "
+        f"{total / elapsed:.1f} requests/s",
         "",
         "| endpoint | count | req/s | p50 ms | p95 ms | p99 ms | max ms "
         "| in worker p50 / p95 ms | statuses |",
@@ -615,6 +639,11 @@ def report(rec: Recorder, elapsed: float, info: dict[str, Any], server: dict[str
         f"{cpu.get('postgres', 0):.1f}, load generator {cpu.get('client', 0):.1f} "
         f"(of {elapsed * (os.cpu_count() or 1):.0f} available)",
     ]
+    if rec.warmup_samples:
+        warm = [seconds for _, _, seconds in rec.warmup_samples]
+        lines.append(f"- warm-up, not counted above: {len(warm)} requests in the first "
+                     f"{info['warmup']:g} s, p50 {pct(warm, 50) * 1000:.1f} ms, p95 "
+                     f"{pct(warm, 95) * 1000:.1f} ms, max {max(warm) * 1000:.1f} ms")
     headline.update({"error_rate": rate, "errors": errors, "conflicts": statuses[409]})
     return "\n".join(lines), headline
 
@@ -665,7 +694,11 @@ def main() -> None:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/14",
                         help="rate-limit storage for the server")
     parser.add_argument("--users", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--seconds", type=float, default=60.0,
+                        help="length of the measured run, after the warm-up")
+    parser.add_argument("--warmup", type=float, default=5.0,
+                        help="seconds of load before measuring (requests made, not counted; "
+                             "0: measure from the first request)")
     parser.add_argument("--iterations", type=int, default=0,
                         help="stop each user after this many iterations (0: only --seconds)")
     parser.add_argument("--think", type=float, default=0.0,
@@ -692,7 +725,7 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="load-bench-")
     info: dict[str, Any] = {"machine": machine(), "workers": args.workers,
                             "worker_class": args.worker_class, "threads": args.threads,
-                            "users": args.users, "think": args.think}
+                            "users": args.users, "think": args.think, "warmup": args.warmup}
     print(f"seeding {args.url} ...", flush=True)
     t0 = time.perf_counter()
     plan = build_and_seed(args.url, args.users, rng, f"{tmp}/seed-instance")
@@ -706,28 +739,46 @@ def main() -> None:
     port = free_port()
     proc = start_gunicorn(args, port, tmp)
     try:
-        rec = Recorder()
+        rec = Recorder(recording=args.warmup <= 0)
         go = threading.Event()
         users = [User_(port, token, plan, rec, random.Random(rng.random()))
                  for token in plan["tokens"]]
-        before = cpu_snapshot(proc.pid)
-        client_before = time.process_time()
-        started = time.monotonic()
+        # The load generator's own garbage collector would stop all its threads at once,
+        # adding its pause to every request in flight: everything made so far (the app
+        # built for seeding, the plan) is frozen out of it and it is off during the run.
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        begun = time.monotonic()
         threads = [threading.Thread(target=u.run,
-                                    args=(started + args.seconds, args.iterations, args.think,
-                                          go), daemon=True) for u in users]
+                                    args=(begun + args.warmup + args.seconds, args.iterations,
+                                          args.think, go), daemon=True) for u in users]
         for t in threads:
             t.start()
         go.set()
+        if args.warmup > 0:
+            time.sleep(args.warmup)
+        before = cpu_snapshot(proc.pid)
+        client_before = time.process_time()
+        started = time.monotonic()
+        with rec.lock:
+            rec.recording = True
+        try:  # a line being written now may be cut: server_times skips malformed lines
+            log_offset = os.path.getsize(f"{tmp}/access.log")
+        except OSError:
+            log_offset = 0
         for t in threads:
-            t.join(timeout=args.seconds + 120)
-        elapsed = time.monotonic() - started
+            t.join(timeout=args.warmup + args.seconds + 120)
+        # Up to the last answer: the users' last think pauses after it are not load.
+        elapsed = max(rec.last_at, started + 1e-3) - started
         cpu = cpu_used(before, cpu_snapshot(proc.pid))
         cpu["client"] = time.process_time() - client_before
         rss = worker_rss(proc.pid)
+        gc.enable()
     finally:
         stop_gunicorn(proc)
-    text_report, headline = report(rec, elapsed, info, server_times(f"{tmp}/access.log"), cpu)
+    text_report, headline = report(rec, elapsed, info,
+                                   server_times(f"{tmp}/access.log", log_offset), cpu)
     print()
     print(text_report)
     print()
