@@ -188,8 +188,10 @@ def _find_slot(
     now: datetime,
     exclude_booking_id: int | None = None,
     override_rules: bool = False,
-) -> pure.Slot:
-    """Re-check ``start`` with fresh data for each candidate therapist; the first that fits.
+) -> tuple[pure.Slot, bool]:
+    """Re-check ``start`` with fresh data for each candidate therapist; the first that fits,
+    and whether an expired hold lies on its held time (then :func:`_place` /
+    :func:`_insert_new` delete it first: PostgreSQL's exclusion constraints count it).
 
     ``override_rules`` (an admin's choice, issue 11) lifts the minimum notice and the horizon
     only: hours, closures, the grid, busy time and rooms are checked as always.
@@ -215,7 +217,7 @@ def _find_slot(
     order = pure.ERROR_CODES
     for tid in therapist_ids:
         try:
-            return pure.check_start(
+            slot = pure.check_start(
                 start=start,
                 therapist_id=tid,
                 service=service.spec,
@@ -230,8 +232,32 @@ def _find_slot(
             # Report the therapist that came closest (busy beats outside hours).
             if best is None or order.index(exc.code) > order.index(best.code):
                 best = exc
+        else:
+            return slot, _expired_hold_in_way(data.expired_holds, slot, service)
     assert best is not None
     raise _slot_error(best)
+
+
+def _held_time(slot: pure.Slot, service: ServiceInfo) -> tuple[datetime, datetime]:
+    """The time ``slot`` blocks: the session with the service's buffers around it."""
+    return (slot.start - timedelta(minutes=service.buffer_before_minutes),
+            slot.end + timedelta(minutes=service.buffer_after_minutes))
+
+
+def _expired_hold_in_way(expired_holds: tuple[tuple[int | None, int | None, Any], ...],
+                         slot: pure.Slot, service: ServiceInfo) -> bool:
+    """Whether one of the expired holds read with the busy time is one
+    :func:`delete_expired_holds` would delete for ``slot`` (the same test, in Python).
+
+    The busy read covers every row that test can match (the slot's therapist and room, the
+    whole day with the buffers). A hold committed after that read and already expired is
+    not seen: the INSERT (or the SAVEPOINT's flush) then loses to it like to any concurrent
+    booking, and the retry's fresh read sees it and deletes it.
+    """
+    lo, hi = _held_time(slot, service)
+    return any((tid == slot.therapist_id or rid == slot.room_id)
+               and held.start < hi and held.end > lo
+               for tid, rid, held in expired_holds)
 
 
 def _is_exclusion_violation(exc: DBAPIError) -> bool:
@@ -271,8 +297,17 @@ def delete_expired_holds(session: Session, *, therapist_id: int, room_id: int,
     return len(gone)
 
 
+def _clear_way(session: Session, slot: pure.Slot, service: ServiceInfo, now: datetime,
+               expired_in_way: bool) -> None:
+    """Delete the expired holds on ``slot``'s time when the busy read saw one there."""
+    if expired_in_way:
+        blocked_start, blocked_end = _held_time(slot, service)
+        delete_expired_holds(session, therapist_id=slot.therapist_id, room_id=slot.room_id,
+                             blocked_start=blocked_start, blocked_end=blocked_end, now=now)
+
+
 def _place(session: Session, booking: Booking, slot: pure.Slot, service: ServiceInfo,
-           now: datetime, *, moving: bool = False) -> bool:
+           now: datetime, *, moving: bool = False, expired_in_way: bool = True) -> bool:
     """Put ``booking`` on ``slot`` and flush it (on PostgreSQL in a SAVEPOINT).
 
     Returns False when PostgreSQL's exclusion constraint refused it (a concurrent booking
@@ -280,11 +315,9 @@ def _place(session: Session, booking: Booking, slot: pure.Slot, service: Service
     keeps its previous state (a new one is expunged, a moved one expired). SQLite has no
     such constraint and its writers are serial (the re-check saw every booking), so there
     is nothing to recover from and no SAVEPOINT (two statements fewer per booking).
+    ``expired_in_way`` is :func:`_find_slot`'s answer (unknown: True, the holds are deleted).
     """
-    delete_expired_holds(
-        session, therapist_id=slot.therapist_id, room_id=slot.room_id,
-        blocked_start=slot.start - timedelta(minutes=service.buffer_before_minutes),
-        blocked_end=slot.end + timedelta(minutes=service.buffer_after_minutes), now=now)
+    _clear_way(session, slot, service, now, expired_in_way)
     if session.connection().dialect.name != "postgresql":
         _put_on(session, booking, slot, service, now, moving=moving)
         return True
@@ -321,7 +354,7 @@ _BOOKING_COLUMNS = tuple(attr.key for attr in sa_inspect(Booking).column_attrs)
 
 
 def _insert_new(session: Session, draft: Booking, slot: pure.Slot, service: ServiceInfo,
-                now: datetime) -> Booking | None:
+                now: datetime, *, expired_in_way: bool) -> Booking | None:
     """Insert the new booking ``draft`` (never added to the session) on ``slot``: the
     persistent booking, or None when PostgreSQL's exclusion constraints refused it (a
     concurrent booking won).
@@ -331,10 +364,7 @@ def _insert_new(session: Session, draft: Booking, slot: pure.Slot, service: Serv
     an error, and the transaction stays usable without the SAVEPOINT :func:`_place` needs
     (two round trips fewer). SQLite has no exclusion constraints; its writers are serial.
     """
-    delete_expired_holds(
-        session, therapist_id=slot.therapist_id, room_id=slot.room_id,
-        blocked_start=slot.start - timedelta(minutes=service.buffer_before_minutes),
-        blocked_end=slot.end + timedelta(minutes=service.buffer_after_minutes), now=now)
+    _clear_way(session, slot, service, now, expired_in_way)
     draft.place(now, **_where(slot, service))
     values = {key: getattr(draft, key) for key in _BOOKING_COLUMNS if key in draft.__dict__}
     stmt = _INSERT_NEW[session.connection().dialect.name]
@@ -418,9 +448,10 @@ def book(
         updated_at=now,
     )
     for _ in range(_ATTEMPTS):
-        slot = _find_slot(session, service=service, therapist_ids=candidates, start=start,
-                          now=now, override_rules=override_rules)
-        booking = _insert_new(session, draft, slot, service, now)
+        slot, expired_in_way = _find_slot(session, service=service, therapist_ids=candidates,
+                                          start=start, now=now, override_rules=override_rules)
+        booking = _insert_new(session, draft, slot, service, now,
+                              expired_in_way=expired_in_way)
         if booking is not None:
             break
     else:
@@ -555,9 +586,11 @@ def reschedule(session: Session, booking: Booking, *, new_start: datetime, actor
     old_start = booking.start_at
     old_span = freed_time.span_of(booking)  # the waitlist is offered the old time
     for _ in range(_ATTEMPTS):
-        slot = _find_slot(session, service=service, therapist_ids=(target,), start=new_start,
-                          now=now, exclude_booking_id=booking.id)
-        if _place(session, booking, slot, service, now, moving=True):
+        slot, expired_in_way = _find_slot(session, service=service, therapist_ids=(target,),
+                                          start=new_start, now=now,
+                                          exclude_booking_id=booking.id)
+        if _place(session, booking, slot, service, now, moving=True,
+                  expired_in_way=expired_in_way):
             break
     else:
         raise SlotTaken("That time has just been taken. Please pick another.",

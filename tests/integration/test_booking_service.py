@@ -319,8 +319,8 @@ def test_database_guard_refuses_a_lost_race(app, db, clinic, monkeypatch):
                         service=clinic.service, start=TUE_10)
     if db.engine.dialect.name == "postgresql":
         # Simulate the race: the re-check "did not see" the winner.
-        monkeypatch.setattr(svc, "_find_slot", lambda *a, **k: Slot(
-            TUE_10, TUE_10 + timedelta(hours=1), clinic.t1.id, clinic.rooms[1].id))
+        monkeypatch.setattr(svc, "_find_slot", lambda *a, **k: (Slot(
+            TUE_10, TUE_10 + timedelta(hours=1), clinic.t1.id, clinic.rooms[1].id), False))
     with pytest.raises(SlotTaken):
         book(db, clinic, therapist_id=clinic.t1.id)
     assert db.session.scalars(select(Booking.id)).all() == [taken.id]
