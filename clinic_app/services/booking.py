@@ -427,14 +427,14 @@ def book(
         raise ValidationFailed("Give a reason for booking outside the notice or horizon.",
                                code="reason_required",
                                fields={"override_reason": "Required with override_rules."})
-    early = admit_client(session, client=client, actor=actor, start=start,
-                         early_confirmed=early_confirmed, now=now)
+    early, status = admit_client(session, client=client, actor=actor, start=start,
+                                 early_confirmed=early_confirmed, now=now)
     service = bookable_service(session, service_id, therapist_id)
     candidates = (therapist_id,) if therapist_id is not None else service.therapist_ids
     draft = Booking(
         client_id=client.id,
         service_id=service.id,
-        status=initial_status_for(session, client),
+        status=status,
         price_cents=service.price_cents,
         early_confirmed=early,
         booked_by_id=actor.id,
@@ -489,10 +489,12 @@ def _attach_parties(session: Session, booking: Booking) -> None:
 
 
 def admit_client(session: Session, *, client: User, actor: User, start: datetime,
-                 early_confirmed: bool, now: datetime) -> bool:
+                 early_confirmed: bool, now: datetime) -> tuple[bool, str]:
     """The checks every new booking of ``client`` passes (a plain one, or a hold becoming
     one): who may book for whom, a client account, an aware time, the early-booking rule,
-    the cap of upcoming bookings (the client's row locked). Returns the early flag."""
+    the cap of upcoming bookings (the client's row locked). Returns the early flag and the
+    status the booking starts in (:func:`initial_status_for`, from the same read as the
+    early rule's recommendation: one round trip for both)."""
     if actor.id != client.id and not may_book_for(session, actor, client):
         raise client_not_found()
     if client.role != Role.CLIENT.value or not client.is_active:
@@ -502,10 +504,12 @@ def admit_client(session: Session, *, client: User, actor: User, start: datetime
     # Flagged only when the booking really is before the recommended earliest date and
     # someone confirmed that: the client must (R5); staff decide, but the flag still says
     # only what happened (an admin's booking used to be flagged every time).
+    recommendation, intake = care.recommendation_and_intake(session, client.id)
     if actor.id == client.id:
-        early = care.check_early_booking(session, client, start, early_confirmed, now)
+        early = care.check_early_start(session, recommendation, start, early_confirmed)
     else:
-        early = early_confirmed and care.recommended_earliest(session, client, start) is not None
+        early = early_confirmed and care.earliest_before(session, recommendation,
+                                                         start) is not None
     # One booking at a time per client, so two parallel requests cannot both pass the cap.
     _lock_client(session, client.id)
     settings = get_settings(session)
@@ -517,7 +521,7 @@ def admit_client(session: Session, *, client: User, actor: User, start: datetime
             "Cancel one or wait until after your next visit.",
             code="over_cap",
         )
-    return early
+    return early, care.status_for_intake(intake)
 
 
 def is_late(booking: Booking, now: datetime, cutoff_hours: int) -> bool:

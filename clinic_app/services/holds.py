@@ -157,11 +157,11 @@ def convert_hold(session: Session, hold: Booking, *, client: User, actor: User,
         raise HoldExpired("The time held for you has expired. Please pick another time.")
     if locked.client_id is not None and locked.client_id != client.id:
         raise NotFound("There is no such hold.", code="not_found")
-    early = booking_service.admit_client(session, client=client, actor=actor,
-                                         start=locked.start_at, early_confirmed=False, now=now)
-    locked.convert(now, client_id=client.id,
-                   status=booking_service.initial_status_for(session, client),
-                   booked_by_id=actor.id, early_confirmed=early)
+    early, status = booking_service.admit_client(session, client=client, actor=actor,
+                                                 start=locked.start_at, early_confirmed=False,
+                                                 now=now)
+    locked.convert(now, client_id=client.id, status=status, booked_by_id=actor.id,
+                   early_confirmed=early)
     session.flush()
     notifications.booking_created(session, locked, now)
     return locked
