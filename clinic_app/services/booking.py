@@ -53,6 +53,7 @@ from clinic_app.models.accounts import User
 from clinic_app.models.booking import MAX_ID
 from clinic_app.models.booking import Booking
 from clinic_app.models.booking import BookingStatus
+from clinic_app.models.schedule import ClinicSettings
 from clinic_app.models.schedule import Room
 from clinic_app.models.schedule import Service
 from clinic_app.models.schedule import Therapist
@@ -69,6 +70,9 @@ from clinic_app.services.booking_access import may_see_booking as _may_see
 from clinic_app.services.booking_access import therapist_for_user
 from clinic_app.services.notify import events as notifications
 from clinic_app.services.settings import get_settings
+from clinic_app.services.settings import keep_settings
+from clinic_app.services.settings import loaded_settings
+from clinic_app.services.settings import settings_statement
 
 __all__ = [
     "ATTEMPTS",
@@ -166,6 +170,26 @@ _UPCOMING_COUNT = select(func.count(_BOOKINGS.c.id)).where(
     _BOOKINGS.c.status.in_(UPCOMING),  # never a hold
     _BOOKINGS.c.start_at >= bindparam("now", type_=UTCDateTime()),
 )
+
+
+# The settings row and the cap count in one statement (the count's statement starts after the
+# client's lock is held, so its snapshot sees every booking committed before).
+_SETTINGS_AND_UPCOMING = settings_statement(_UPCOMING_COUNT.scalar_subquery())
+
+
+def _settings_and_upcoming(session: Session, client_id: int,
+                           now: datetime) -> tuple[ClinicSettings, int]:
+    """The settings row and the client's number of upcoming bookings: one round trip, or
+    only the count when this transaction has the settings row loaded already (a row expired
+    by a commit would be reloaded on first use: it is re-read here with the count)."""
+    params = {"client_id": client_id, "now": now}
+    settings = loaded_settings(session)
+    if settings is None or sa_inspect(settings).expired:
+        row = session.execute(_SETTINGS_AND_UPCOMING, params).first()
+        if row is not None:
+            return keep_settings(session, row[0]), row[1]
+        settings = get_settings(session)  # first use of a new database: creates the row
+    return settings, session.connection().execute(_UPCOMING_COUNT, params).scalar_one()
 
 
 def _lock_client(session: Session, client_id: int) -> None:
@@ -512,9 +536,7 @@ def admit_client(session: Session, *, client: User, actor: User, start: datetime
                                                          start) is not None
     # One booking at a time per client, so two parallel requests cannot both pass the cap.
     _lock_client(session, client.id)
-    settings = get_settings(session)
-    upcoming = session.connection().execute(
-        _UPCOMING_COUNT, {"client_id": client.id, "now": now}).scalar_one()
+    settings, upcoming = _settings_and_upcoming(session, client.id, now)
     if upcoming >= settings.max_upcoming_per_client:
         raise ValidationFailed(
             f"You already have {upcoming} upcoming sessions, the most we hold per client. "

@@ -8,13 +8,17 @@ from datetime import datetime
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import delete
+from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError
 
 from clinic_app.errors import NotFound
 from clinic_app.errors import SlotTaken
 from clinic_app.errors import ValidationFailed
 from clinic_app.models import Booking
+from clinic_app.models import ClinicSettings
 from clinic_app.models import Closure
 from clinic_app.scheduling.availability import Slot
 from clinic_app.services import booking as svc
@@ -132,6 +136,26 @@ def test_over_cap(app, db, clinic):
     assert exc.value.code == "over_cap"
     # Past and cancelled bookings do not count; other clients are not affected.
     assert book(db, clinic, client=make_user(app), start=local(2026, 11, 26, 10)).id
+
+
+def test_a_booking_on_a_database_without_settings_creates_the_row(app, db, clinic):
+    # The settings row and the cap count are one read; with no row, the row is made first.
+    db.session.execute(delete(ClinicSettings))
+    db.session.commit()
+    assert book(db, clinic).id
+    assert db.session.scalar(select(func.count()).select_from(ClinicSettings)) == 1
+
+
+def test_the_cap_is_read_afresh_after_a_commit(app, db, clinic):
+    book(db, clinic)  # this session holds the settings row (expired by the commit below)
+    db.session.commit()
+    # The cap lowered behind the session's back (a Core UPDATE, not the loaded row).
+    db.session.execute(update(ClinicSettings).values(max_upcoming_per_client=1)
+                       .execution_options(synchronize_session=False))
+    db.session.commit()
+    with pytest.raises(ValidationFailed) as exc:
+        book(db, clinic, start=local(2026, 11, 25, 10))
+    assert exc.value.code == "over_cap"
 
 
 def test_not_offered_inactive_and_unknown_service(app, db, clinic):

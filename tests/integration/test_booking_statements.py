@@ -1,9 +1,9 @@
 """SQL statements of one booking through the API (``POST /api/v1/bookings``), pinned so that
 they do not creep back (issue 10 item 7; bench/booking.py measures the time).
 
-The ten, on both databases (SQLite's ``BEGIN IMMEDIATE`` aside): the token with its user;
+The nine, on both databases (SQLite's ``BEGIN IMMEDIATE`` aside): the token with its user;
 the client's current recommendation (the early rule) with their intake (confirm first), their
-row lock, the settings row and the cap count; the service with the catalogue stamp; the busy
+row lock, the settings row with the cap count; the service with the catalogue stamp; the busy
 time of the day (with the expired holds on it); the INSERT (``ON CONFLICT DO NOTHING``); the
 therapist, their user, the room and the service for the answer and the messages; the outbox
 intents in one INSERT. An expired hold in the booking's way adds its DELETE.
@@ -35,7 +35,7 @@ from tests.factories.booking import make_clinic
 
 NOW = datetime(2026, 11, 23, 8, tzinfo=UTC)
 TUE = date(2026, 11, 24)
-PER_BOOKING = 10
+PER_BOOKING = 9
 # A stale catalogue is reloaded once (settings with the stamp, services, schedules).
 RELOAD = 3
 
@@ -88,7 +88,7 @@ def new_client(app):
 
 
 @pytest.mark.real_db  # counts every statement: the savepoint mode would add SAVEPOINTs
-def test_one_booking_costs_ten_statements(app, client, db, service_id):
+def test_one_booking_costs_nine_statements(app, client, db, service_id):
     for hour in (9, 10, 11):
         headers = new_client(app)
         with statements(db.engine) as seen:
@@ -105,7 +105,7 @@ def test_one_booking_costs_ten_statements(app, client, db, service_id):
 
 
 @pytest.mark.real_db
-def test_a_catalogue_change_costs_one_reload_then_ten_again(app, client, db, service_id):
+def test_a_catalogue_change_costs_one_reload_then_nine_again(app, client, db, service_id):
     db.session.add(Closure(start_date=date(2026, 12, 24), end_date=date(2026, 12, 24),
                            reason="Christmas Eve"))
     db.session.commit()
@@ -127,9 +127,9 @@ def test_a_refused_booking_writes_nothing_and_costs_no_more(app, client, db, ser
     with statements(db.engine) as seen:
         taken = post(client, headers, service_id, nine)
     assert taken.status_code == 409 and taken.get_json()["error"]["code"] == "slot_taken"
-    # Refused at the re-check, before anything is written: the seven statements up to and
+    # Refused at the re-check, before anything is written: the six statements up to and
     # including the busy time.
-    assert len(seen) <= 7, "\n".join(seen)
+    assert len(seen) <= 6, "\n".join(seen)
     assert not any(s.startswith(("INSERT", "DELETE")) for s in seen), "\n".join(seen)
     assert db.session.scalar(select(func.count()).select_from(Booking)) == 2
 
