@@ -39,6 +39,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from clinic_app.db import UTCDateTime
@@ -391,9 +392,11 @@ def _insert_new(session: Session, draft: Booking, slot: pure.Slot, service: Serv
     _clear_way(session, slot, service, now, expired_in_way)
     draft.place(now, **_where(slot, service))
     values = {key: getattr(draft, key) for key in _BOOKING_COLUMNS if key in draft.__dict__}
-    stmt = _INSERT_NEW[session.connection().dialect.name]
+    dialect = session.connection().dialect.name
     try:
-        return session.scalars(stmt, [values]).first()
+        if dialect == "postgresql":
+            return _insert_with_parties(session, values)
+        return session.scalars(_INSERT_NEW[dialect], [values]).first()
     except DBAPIError as exc:
         if not _is_exclusion_violation(exc):
             raise
@@ -408,6 +411,45 @@ _INSERT_NEW = {
     "postgresql": pg_insert(Booking).on_conflict_do_nothing().returning(Booking),
     "sqlite": sqlite_insert(Booking).on_conflict_do_nothing().returning(Booking),
 }
+
+
+_INSERT_WITH_PARTIES: dict[tuple[str, ...], Any] = {}
+
+
+def _insert_with_parties_statement(keys: tuple[str, ...]) -> Any:
+    """PostgreSQL: the new booking's ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` as a
+    CTE, joined to the booking's therapist, their user, the room and the service (what
+    :func:`_attach_parties` reads): one round trip for both. The columns the draft leaves
+    unset get their Python defaults, as the ORM's INSERT would give them."""
+    stmt = _INSERT_WITH_PARTIES.get(keys)
+    if stmt is None:
+        table = _BOOKINGS
+        columns = {key: bindparam(key, type_=table.c[key].type) for key in keys}
+        for column in table.c:
+            default = column.default
+            if (column.key not in columns and default is not None and default.is_scalar):
+                columns[column.key] = default.arg
+        new = (pg_insert(table).values(columns).on_conflict_do_nothing()
+               .returning(*table.c).cte("new_booking"))
+        booking = aliased(Booking, new)
+        stmt = (select(booking, Therapist, User, Room, Service)
+                .join(Therapist, Therapist.id == booking.therapist_id)
+                .join(User, User.id == Therapist.user_id)
+                .join(Room, Room.id == booking.room_id)
+                .join(Service, Service.id == booking.service_id))
+        _INSERT_WITH_PARTIES[keys] = stmt
+    return stmt
+
+
+def _insert_with_parties(session: Session, values: dict[str, Any]) -> Booking | None:
+    """Insert the new booking (:func:`_insert_with_parties_statement`) and attach its
+    parties; None when a concurrent booking won (no row inserted, so none joined)."""
+    row = session.execute(_insert_with_parties_statement(tuple(values)), values).first()
+    if row is None:
+        return None
+    booking, therapist, user, room, service = row
+    _attach(booking, therapist, user, room, service)
+    return booking
 
 
 def book(
@@ -481,7 +523,8 @@ def book(
     else:
         raise SlotTaken("That time has just been taken. Please pick another.",
                         fields={"start": "No longer available."})
-    _attach_parties(session, booking)
+    if "therapist" not in booking.__dict__:  # PostgreSQL's INSERT brought them (one trip)
+        _attach_parties(session, booking)
     notifications.booking_created(session, booking, now)
     return booking
 
@@ -505,7 +548,11 @@ def _attach_parties(session: Session, booking: Booking) -> None:
                                      "service_id": booking.service_id}).first()
     if row is None:  # cannot happen (foreign keys); lazy loading would then say why
         return
-    therapist, user, room, service = row
+    _attach(booking, *row)
+
+
+def _attach(booking: Booking, therapist: Therapist, user: User, room: Room,
+            service: Service) -> None:
     set_committed_value(therapist, "user", user)
     set_committed_value(booking, "therapist", therapist)
     set_committed_value(booking, "room", room)
