@@ -54,6 +54,7 @@ from clinic_app.models.accounts import User
 from clinic_app.models.booking import MAX_ID
 from clinic_app.models.booking import Booking
 from clinic_app.models.booking import BookingStatus
+from clinic_app.models.booking import unfiltered
 from clinic_app.models.schedule import ClinicSettings
 from clinic_app.models.schedule import Room
 from clinic_app.models.schedule import Service
@@ -175,7 +176,8 @@ _UPCOMING_COUNT = select(func.count(_BOOKINGS.c.id)).where(
 
 # The settings row and the cap count in one statement (the count's statement starts after the
 # client's lock is held, so its snapshot sees every booking committed before).
-_SETTINGS_AND_UPCOMING = settings_statement(_UPCOMING_COUNT.scalar_subquery())
+_SETTINGS_AND_UPCOMING = unfiltered(  # the count is Core, never held (UPCOMING)
+    settings_statement(_UPCOMING_COUNT.scalar_subquery()))
 
 
 def _settings_and_upcoming(session: Session, client_id: int,
@@ -432,11 +434,12 @@ def _insert_with_parties_statement(keys: tuple[str, ...]) -> Any:
         new = (pg_insert(table).values(columns).on_conflict_do_nothing()
                .returning(*table.c).cte("new_booking"))
         booking = aliased(Booking, new)
-        stmt = (select(booking, Therapist, User, Room, Service)
-                .join(Therapist, Therapist.id == booking.therapist_id)
-                .join(User, User.id == Therapist.user_id)
-                .join(Room, Room.id == booking.room_id)
-                .join(Service, Service.id == booking.service_id))
+        stmt = unfiltered(  # the one row is the new booking: never a hold
+            select(booking, Therapist, User, Room, Service)
+            .join(Therapist, Therapist.id == booking.therapist_id)
+            .join(User, User.id == Therapist.user_id)
+            .join(Room, Room.id == booking.room_id)
+            .join(Service, Service.id == booking.service_id))
         _INSERT_WITH_PARTIES[keys] = stmt
     return stmt
 
@@ -530,7 +533,7 @@ def book(
 
 
 # The therapist (with their user), room and service of one booking, in one statement.
-_PARTIES = (
+_PARTIES = unfiltered(  # no booking in it
     select(Therapist, User, Room, Service)
     .join(User, User.id == Therapist.user_id)
     .join_from(Therapist, Room, Room.id == bindparam("room_id"))

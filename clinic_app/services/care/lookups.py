@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm import aliased
 
 from clinic_app.models.accounts import User
+from clinic_app.models.booking import unfiltered
 from clinic_app.models.care import CheckIn
 from clinic_app.models.care import Course
 from clinic_app.models.care import Intake
@@ -76,7 +77,7 @@ def current_recommendation(session: Session, client: User | int) -> Recommendati
 # Built once: a new booking runs it every time (the early rule and the confirm-first rule).
 _NEWEST = _newest_recommendation(bindparam("client_id")).subquery()
 _CURRENT = aliased(Recommendation, _NEWEST)
-_RECOMMENDATION_AND_INTAKE = (
+_RECOMMENDATION_AND_INTAKE = unfiltered(  # no booking in it
     select(User.id, _CURRENT, Intake)
     .select_from(User)
     .outerjoin(_NEWEST, true())
