@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -109,12 +110,20 @@ def read_only(enabled: bool = True) -> Iterator[None]:
         _READ_ONLY.reset(token)
 
 
+_CTE_WRITE = re.compile(r"\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\b")
+
+
 def _is_write(statement: str) -> bool:
     head = statement.lstrip()[:6].upper()
     if head.startswith(_WRITE_HEADS):
         return True
-    # A row lock means the caller is about to write what it read.
-    return head.startswith(("SELECT", "WITH")) and " FOR UPDATE" in statement.upper()
+    if not head.startswith(("SELECT", "WITH")):
+        return False
+    upper = statement.upper()
+    # A row lock means the caller is about to write what it read; a WITH may hold a write
+    # (PostgreSQL's data-modifying CTE: a new booking's INSERT joined to its parties).
+    return " FOR UPDATE" in upper or (head.startswith("WITH")
+                                       and _CTE_WRITE.search(upper) is not None)
 
 
 def install_transaction_hooks(engine: Engine, busy_timeout_ms: int = 10_000) -> None:

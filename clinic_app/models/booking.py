@@ -19,6 +19,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import Boolean
 from sqlalchemy import CheckConstraint
@@ -305,6 +306,14 @@ INCLUDE_HOLDS = "include_holds"
 # criterion and option each time cost about a millisecond per booking (bench/booking.py).
 _NO_HOLDS = with_loader_criteria(Booking, Booking.status != BookingStatus.HELD.value,
                                  include_aliases=True)
+
+
+def unfiltered(statement: Any) -> Any:
+    """``statement`` (a prebuilt ORM select) run without the hold filter below: only for a
+    statement that selects no booking entity, or only a row that cannot be a hold (a new
+    booking). The filter is an option added per execution, so the statement is copied and
+    its cache key computed afresh each time (20-130 us per statement, bench/booking.py)."""
+    return statement.execution_options(**{INCLUDE_HOLDS: True})
 
 
 @event.listens_for(Session, "do_orm_execute")

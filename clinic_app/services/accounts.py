@@ -29,6 +29,7 @@ from clinic_app.models.accounts import Role
 from clinic_app.models.accounts import User
 from clinic_app.models.booking import Booking
 from clinic_app.models.booking import HoldPurpose
+from clinic_app.models.booking import unfiltered
 from clinic_app.models.schedule import Therapist
 from clinic_app.security import hash_password
 from clinic_app.security import needs_rehash
@@ -499,7 +500,7 @@ def issue_api_token(
 
 
 # Every API request: the token and its user in one statement (the user was a lazy load).
-_TOKEN_WITH_USER = (
+_TOKEN_WITH_USER = unfiltered(  # no booking in it
     select(ApiToken)
     .options(joinedload(ApiToken.user, innerjoin=True))
     .where(ApiToken.token_hash == bindparam("token_hash"))

@@ -129,6 +129,9 @@ class SearchData:
     closures: tuple[tuple[date, date], ...]
     therapist_busy: dict[int, list[Interval]]
     room_busy: dict[int, list[Interval]]
+    # Holds that had expired by ``now`` (not busy), as (therapist id, room id, held time):
+    # a booking deletes them only when one lies in its way (booking.delete_expired_holds).
+    expired_holds: tuple[tuple[int | None, int | None, Interval], ...] = ()
 
 
 def rules_from(settings: ClinicSettings) -> pure.Rules:
@@ -250,7 +253,11 @@ def _busy_statement(dialect: str) -> Any:
 
     ``blocked_start > :lo_bound`` (``:lo`` minus the longest possible hold) bounds the
     ``blocked_start`` index on both sides; ``blocked_end > :lo`` is the true filter.
-    Timestamps are read raw (see :func:`clinic_app.db.raw_timestamp`).
+    Timestamps are read raw (see :func:`clinic_app.db.raw_timestamp`). The last column
+    says whether the row is a hold that expired by ``:hold_alive_at``: such a hold never
+    blocks (issue 12.1), but it is read, so that a booking knows whether one lies in its way
+    and needs deleting (a DELETE on every booking was a round trip that almost never
+    deleted anything).
     """
     stmt = _BUSY_STMTS.get(dialect)
     if stmt is None:
@@ -259,11 +266,11 @@ def _busy_statement(dialect: str) -> Any:
             Booking.room_id,
             raw_timestamp(Booking.blocked_start, dialect),
             raw_timestamp(Booking.blocked_end, dialect),
+            and_(Booking.status == BookingStatus.HELD.value,
+                 Booking.expires_at <= bindparam("hold_alive_at", type_=UTCDateTime()),
+                 ).label("hold_expired"),
         ).where(
             Booking.status != BookingStatus.CANCELLED.value,
-            # A hold blocks until it expires; an expired one never does (issue 12.1).
-            or_(Booking.status != BookingStatus.HELD.value,
-                Booking.expires_at > bindparam("hold_alive_at", type_=UTCDateTime())),
             Booking.blocked_start > bindparam("lo_bound"),
             Booking.blocked_start < bindparam("hi"),
             Booking.blocked_end > bindparam("lo"),
@@ -365,8 +372,12 @@ def _with_busy(
     room_busy: dict[int, list[Interval]] = {}
     tset = set(tids)
     rset = set(rids)
-    for tid, rid, b_start, b_end in busy_rows:
+    expired: list[tuple[int | None, int | None, Interval]] = []
+    for tid, rid, b_start, b_end, hold_expired in busy_rows:
         interval = Interval(utc_from_raw(b_start), utc_from_raw(b_end))
+        if hold_expired:
+            expired.append((tid, rid, interval))
+            continue
         if tid in tset:
             therapist_busy.setdefault(tid, []).append(interval)
         if rid in rset:
@@ -378,6 +389,7 @@ def _with_busy(
         closures=closures,
         therapist_busy=therapist_busy,
         room_busy=room_busy,
+        expired_holds=tuple(expired),
     )
 
 

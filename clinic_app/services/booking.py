@@ -39,6 +39,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
 
 from clinic_app.db import UTCDateTime
@@ -53,6 +54,8 @@ from clinic_app.models.accounts import User
 from clinic_app.models.booking import MAX_ID
 from clinic_app.models.booking import Booking
 from clinic_app.models.booking import BookingStatus
+from clinic_app.models.booking import unfiltered
+from clinic_app.models.schedule import ClinicSettings
 from clinic_app.models.schedule import Room
 from clinic_app.models.schedule import Service
 from clinic_app.models.schedule import Therapist
@@ -69,6 +72,9 @@ from clinic_app.services.booking_access import may_see_booking as _may_see
 from clinic_app.services.booking_access import therapist_for_user
 from clinic_app.services.notify import events as notifications
 from clinic_app.services.settings import get_settings
+from clinic_app.services.settings import keep_settings
+from clinic_app.services.settings import loaded_settings
+from clinic_app.services.settings import settings_statement
 
 __all__ = [
     "ATTEMPTS",
@@ -168,6 +174,27 @@ _UPCOMING_COUNT = select(func.count(_BOOKINGS.c.id)).where(
 )
 
 
+# The settings row and the cap count in one statement (the count's statement starts after the
+# client's lock is held, so its snapshot sees every booking committed before).
+_SETTINGS_AND_UPCOMING = unfiltered(  # the count is Core, never held (UPCOMING)
+    settings_statement(_UPCOMING_COUNT.scalar_subquery()))
+
+
+def _settings_and_upcoming(session: Session, client_id: int,
+                           now: datetime) -> tuple[ClinicSettings, int]:
+    """The settings row and the client's number of upcoming bookings: one round trip, or
+    only the count when this transaction has the settings row loaded already (a row expired
+    by a commit would be reloaded on first use: it is re-read here with the count)."""
+    params = {"client_id": client_id, "now": now}
+    settings = loaded_settings(session)
+    if settings is None or sa_inspect(settings).expired:
+        row = session.execute(_SETTINGS_AND_UPCOMING, params).first()
+        if row is not None:
+            return keep_settings(session, row[0]), row[1]
+        settings = get_settings(session)  # first use of a new database: creates the row
+    return settings, session.connection().execute(_UPCOMING_COUNT, params).scalar_one()
+
+
 def _lock_client(session: Session, client_id: int) -> None:
     """Serialise concurrent bookings of one client (PostgreSQL; SQLite is already serial)."""
     session.connection().execute(_LOCK_CLIENT, {"id": client_id})
@@ -188,8 +215,10 @@ def _find_slot(
     now: datetime,
     exclude_booking_id: int | None = None,
     override_rules: bool = False,
-) -> pure.Slot:
-    """Re-check ``start`` with fresh data for each candidate therapist; the first that fits.
+) -> tuple[pure.Slot, bool]:
+    """Re-check ``start`` with fresh data for each candidate therapist; the first that fits,
+    and whether an expired hold lies on its held time (then :func:`_place` /
+    :func:`_insert_new` delete it first: PostgreSQL's exclusion constraints count it).
 
     ``override_rules`` (an admin's choice, issue 11) lifts the minimum notice and the horizon
     only: hours, closures, the grid, busy time and rooms are checked as always.
@@ -215,7 +244,7 @@ def _find_slot(
     order = pure.ERROR_CODES
     for tid in therapist_ids:
         try:
-            return pure.check_start(
+            slot = pure.check_start(
                 start=start,
                 therapist_id=tid,
                 service=service.spec,
@@ -230,8 +259,32 @@ def _find_slot(
             # Report the therapist that came closest (busy beats outside hours).
             if best is None or order.index(exc.code) > order.index(best.code):
                 best = exc
+        else:
+            return slot, _expired_hold_in_way(data.expired_holds, slot, service)
     assert best is not None
     raise _slot_error(best)
+
+
+def _held_time(slot: pure.Slot, service: ServiceInfo) -> tuple[datetime, datetime]:
+    """The time ``slot`` blocks: the session with the service's buffers around it."""
+    return (slot.start - timedelta(minutes=service.buffer_before_minutes),
+            slot.end + timedelta(minutes=service.buffer_after_minutes))
+
+
+def _expired_hold_in_way(expired_holds: tuple[tuple[int | None, int | None, Any], ...],
+                         slot: pure.Slot, service: ServiceInfo) -> bool:
+    """Whether one of the expired holds read with the busy time is one
+    :func:`delete_expired_holds` would delete for ``slot`` (the same test, in Python).
+
+    The busy read covers every row that test can match (the slot's therapist and room, the
+    whole day with the buffers). A hold committed after that read and already expired is
+    not seen: the INSERT (or the SAVEPOINT's flush) then loses to it like to any concurrent
+    booking, and the retry's fresh read sees it and deletes it.
+    """
+    lo, hi = _held_time(slot, service)
+    return any((tid == slot.therapist_id or rid == slot.room_id)
+               and held.start < hi and held.end > lo
+               for tid, rid, held in expired_holds)
 
 
 def _is_exclusion_violation(exc: DBAPIError) -> bool:
@@ -271,8 +324,17 @@ def delete_expired_holds(session: Session, *, therapist_id: int, room_id: int,
     return len(gone)
 
 
+def _clear_way(session: Session, slot: pure.Slot, service: ServiceInfo, now: datetime,
+               expired_in_way: bool) -> None:
+    """Delete the expired holds on ``slot``'s time when the busy read saw one there."""
+    if expired_in_way:
+        blocked_start, blocked_end = _held_time(slot, service)
+        delete_expired_holds(session, therapist_id=slot.therapist_id, room_id=slot.room_id,
+                             blocked_start=blocked_start, blocked_end=blocked_end, now=now)
+
+
 def _place(session: Session, booking: Booking, slot: pure.Slot, service: ServiceInfo,
-           now: datetime, *, moving: bool = False) -> bool:
+           now: datetime, *, moving: bool = False, expired_in_way: bool = True) -> bool:
     """Put ``booking`` on ``slot`` and flush it (on PostgreSQL in a SAVEPOINT).
 
     Returns False when PostgreSQL's exclusion constraint refused it (a concurrent booking
@@ -280,11 +342,9 @@ def _place(session: Session, booking: Booking, slot: pure.Slot, service: Service
     keeps its previous state (a new one is expunged, a moved one expired). SQLite has no
     such constraint and its writers are serial (the re-check saw every booking), so there
     is nothing to recover from and no SAVEPOINT (two statements fewer per booking).
+    ``expired_in_way`` is :func:`_find_slot`'s answer (unknown: True, the holds are deleted).
     """
-    delete_expired_holds(
-        session, therapist_id=slot.therapist_id, room_id=slot.room_id,
-        blocked_start=slot.start - timedelta(minutes=service.buffer_before_minutes),
-        blocked_end=slot.end + timedelta(minutes=service.buffer_after_minutes), now=now)
+    _clear_way(session, slot, service, now, expired_in_way)
     if session.connection().dialect.name != "postgresql":
         _put_on(session, booking, slot, service, now, moving=moving)
         return True
@@ -321,7 +381,7 @@ _BOOKING_COLUMNS = tuple(attr.key for attr in sa_inspect(Booking).column_attrs)
 
 
 def _insert_new(session: Session, draft: Booking, slot: pure.Slot, service: ServiceInfo,
-                now: datetime) -> Booking | None:
+                now: datetime, *, expired_in_way: bool) -> Booking | None:
     """Insert the new booking ``draft`` (never added to the session) on ``slot``: the
     persistent booking, or None when PostgreSQL's exclusion constraints refused it (a
     concurrent booking won).
@@ -331,15 +391,14 @@ def _insert_new(session: Session, draft: Booking, slot: pure.Slot, service: Serv
     an error, and the transaction stays usable without the SAVEPOINT :func:`_place` needs
     (two round trips fewer). SQLite has no exclusion constraints; its writers are serial.
     """
-    delete_expired_holds(
-        session, therapist_id=slot.therapist_id, room_id=slot.room_id,
-        blocked_start=slot.start - timedelta(minutes=service.buffer_before_minutes),
-        blocked_end=slot.end + timedelta(minutes=service.buffer_after_minutes), now=now)
+    _clear_way(session, slot, service, now, expired_in_way)
     draft.place(now, **_where(slot, service))
     values = {key: getattr(draft, key) for key in _BOOKING_COLUMNS if key in draft.__dict__}
-    stmt = _INSERT_NEW[session.connection().dialect.name]
+    dialect = session.connection().dialect.name
     try:
-        return session.scalars(stmt, [values]).first()
+        if dialect == "postgresql":
+            return _insert_with_parties(session, values)
+        return session.scalars(_INSERT_NEW[dialect], [values]).first()
     except DBAPIError as exc:
         if not _is_exclusion_violation(exc):
             raise
@@ -354,6 +413,46 @@ _INSERT_NEW = {
     "postgresql": pg_insert(Booking).on_conflict_do_nothing().returning(Booking),
     "sqlite": sqlite_insert(Booking).on_conflict_do_nothing().returning(Booking),
 }
+
+
+_INSERT_WITH_PARTIES: dict[tuple[str, ...], Any] = {}
+
+
+def _insert_with_parties_statement(keys: tuple[str, ...]) -> Any:
+    """PostgreSQL: the new booking's ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` as a
+    CTE, joined to the booking's therapist, their user, the room and the service (what
+    :func:`_attach_parties` reads): one round trip for both. The columns the draft leaves
+    unset get their Python defaults, as the ORM's INSERT would give them."""
+    stmt = _INSERT_WITH_PARTIES.get(keys)
+    if stmt is None:
+        table = _BOOKINGS
+        columns = {key: bindparam(key, type_=table.c[key].type) for key in keys}
+        for column in table.c:
+            default = column.default
+            if (column.key not in columns and default is not None and default.is_scalar):
+                columns[column.key] = default.arg
+        new = (pg_insert(table).values(columns).on_conflict_do_nothing()
+               .returning(*table.c).cte("new_booking"))
+        booking = aliased(Booking, new)
+        stmt = unfiltered(  # the one row is the new booking: never a hold
+            select(booking, Therapist, User, Room, Service)
+            .join(Therapist, Therapist.id == booking.therapist_id)
+            .join(User, User.id == Therapist.user_id)
+            .join(Room, Room.id == booking.room_id)
+            .join(Service, Service.id == booking.service_id))
+        _INSERT_WITH_PARTIES[keys] = stmt
+    return stmt
+
+
+def _insert_with_parties(session: Session, values: dict[str, Any]) -> Booking | None:
+    """Insert the new booking (:func:`_insert_with_parties_statement`) and attach its
+    parties; None when a concurrent booking won (no row inserted, so none joined)."""
+    row = session.execute(_insert_with_parties_statement(tuple(values)), values).first()
+    if row is None:
+        return None
+    booking, therapist, user, room, service = row
+    _attach(booking, therapist, user, room, service)
+    return booking
 
 
 def book(
@@ -397,14 +496,14 @@ def book(
         raise ValidationFailed("Give a reason for booking outside the notice or horizon.",
                                code="reason_required",
                                fields={"override_reason": "Required with override_rules."})
-    early = admit_client(session, client=client, actor=actor, start=start,
-                         early_confirmed=early_confirmed, now=now)
+    early, status = admit_client(session, client=client, actor=actor, start=start,
+                                 early_confirmed=early_confirmed, now=now)
     service = bookable_service(session, service_id, therapist_id)
     candidates = (therapist_id,) if therapist_id is not None else service.therapist_ids
     draft = Booking(
         client_id=client.id,
         service_id=service.id,
-        status=initial_status_for(session, client),
+        status=status,
         price_cents=service.price_cents,
         early_confirmed=early,
         booked_by_id=actor.id,
@@ -418,21 +517,23 @@ def book(
         updated_at=now,
     )
     for _ in range(_ATTEMPTS):
-        slot = _find_slot(session, service=service, therapist_ids=candidates, start=start,
-                          now=now, override_rules=override_rules)
-        booking = _insert_new(session, draft, slot, service, now)
+        slot, expired_in_way = _find_slot(session, service=service, therapist_ids=candidates,
+                                          start=start, now=now, override_rules=override_rules)
+        booking = _insert_new(session, draft, slot, service, now,
+                              expired_in_way=expired_in_way)
         if booking is not None:
             break
     else:
         raise SlotTaken("That time has just been taken. Please pick another.",
                         fields={"start": "No longer available."})
-    _attach_parties(session, booking)
+    if "therapist" not in booking.__dict__:  # PostgreSQL's INSERT brought them (one trip)
+        _attach_parties(session, booking)
     notifications.booking_created(session, booking, now)
     return booking
 
 
 # The therapist (with their user), room and service of one booking, in one statement.
-_PARTIES = (
+_PARTIES = unfiltered(  # no booking in it
     select(Therapist, User, Room, Service)
     .join(User, User.id == Therapist.user_id)
     .join_from(Therapist, Room, Room.id == bindparam("room_id"))
@@ -450,7 +551,11 @@ def _attach_parties(session: Session, booking: Booking) -> None:
                                      "service_id": booking.service_id}).first()
     if row is None:  # cannot happen (foreign keys); lazy loading would then say why
         return
-    therapist, user, room, service = row
+    _attach(booking, *row)
+
+
+def _attach(booking: Booking, therapist: Therapist, user: User, room: Room,
+            service: Service) -> None:
     set_committed_value(therapist, "user", user)
     set_committed_value(booking, "therapist", therapist)
     set_committed_value(booking, "room", room)
@@ -458,10 +563,12 @@ def _attach_parties(session: Session, booking: Booking) -> None:
 
 
 def admit_client(session: Session, *, client: User, actor: User, start: datetime,
-                 early_confirmed: bool, now: datetime) -> bool:
+                 early_confirmed: bool, now: datetime) -> tuple[bool, str]:
     """The checks every new booking of ``client`` passes (a plain one, or a hold becoming
     one): who may book for whom, a client account, an aware time, the early-booking rule,
-    the cap of upcoming bookings (the client's row locked). Returns the early flag."""
+    the cap of upcoming bookings (the client's row locked). Returns the early flag and the
+    status the booking starts in (:func:`initial_status_for`, from the same read as the
+    early rule's recommendation: one round trip for both)."""
     if actor.id != client.id and not may_book_for(session, actor, client):
         raise client_not_found()
     if client.role != Role.CLIENT.value or not client.is_active:
@@ -471,22 +578,22 @@ def admit_client(session: Session, *, client: User, actor: User, start: datetime
     # Flagged only when the booking really is before the recommended earliest date and
     # someone confirmed that: the client must (R5); staff decide, but the flag still says
     # only what happened (an admin's booking used to be flagged every time).
+    recommendation, intake = care.recommendation_and_intake(session, client.id)
     if actor.id == client.id:
-        early = care.check_early_booking(session, client, start, early_confirmed, now)
+        early = care.check_early_start(session, recommendation, start, early_confirmed)
     else:
-        early = early_confirmed and care.recommended_earliest(session, client, start) is not None
+        early = early_confirmed and care.earliest_before(session, recommendation,
+                                                         start) is not None
     # One booking at a time per client, so two parallel requests cannot both pass the cap.
     _lock_client(session, client.id)
-    settings = get_settings(session)
-    upcoming = session.connection().execute(
-        _UPCOMING_COUNT, {"client_id": client.id, "now": now}).scalar_one()
+    settings, upcoming = _settings_and_upcoming(session, client.id, now)
     if upcoming >= settings.max_upcoming_per_client:
         raise ValidationFailed(
             f"You already have {upcoming} upcoming sessions, the most we hold per client. "
             "Cancel one or wait until after your next visit.",
             code="over_cap",
         )
-    return early
+    return early, care.status_for_intake(intake)
 
 
 def is_late(booking: Booking, now: datetime, cutoff_hours: int) -> bool:
@@ -555,9 +662,11 @@ def reschedule(session: Session, booking: Booking, *, new_start: datetime, actor
     old_start = booking.start_at
     old_span = freed_time.span_of(booking)  # the waitlist is offered the old time
     for _ in range(_ATTEMPTS):
-        slot = _find_slot(session, service=service, therapist_ids=(target,), start=new_start,
-                          now=now, exclude_booking_id=booking.id)
-        if _place(session, booking, slot, service, now, moving=True):
+        slot, expired_in_way = _find_slot(session, service=service, therapist_ids=(target,),
+                                          start=new_start, now=now,
+                                          exclude_booking_id=booking.id)
+        if _place(session, booking, slot, service, now, moving=True,
+                  expired_in_way=expired_in_way):
             break
     else:
         raise SlotTaken("That time has just been taken. Please pick another.",

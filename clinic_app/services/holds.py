@@ -3,8 +3,8 @@
 A hold is a ``bookings`` row with status ``held`` and an ``expires_at``. It is placed through
 the same re-check and flush as a booking (``services.booking``), so it blocks the therapist
 and the room exactly like one: on PostgreSQL inside the exclusion constraints, on SQLite in
-the serial re-check. The slot search ignores an expired hold, and every booking transaction
-deletes the expired holds on the time it takes before placing (``booking.delete_expired_holds``),
+the serial re-check. The slot search ignores an expired hold, and a booking transaction that
+reads one on the time it takes deletes those before placing (``booking.delete_expired_holds``),
 so an expired hold never blocks. A hold becomes the booking on the same row
 (:func:`convert_hold`, status machine ``convert``) or goes (:func:`release_hold`, expiry,
 housekeeping :func:`purge_expired_holds`).
@@ -120,9 +120,10 @@ def place_hold(
         hold_purpose=purpose,
     )
     for _ in range(booking_service.ATTEMPTS):
-        slot = booking_service.find_slot(session, service=service, therapist_ids=candidates,
-                                         start=start, now=now)
-        if booking_service.place_on_slot(session, hold, slot, service, now):
+        slot, expired_in_way = booking_service.find_slot(
+            session, service=service, therapist_ids=candidates, start=start, now=now)
+        if booking_service.place_on_slot(session, hold, slot, service, now,
+                                         expired_in_way=expired_in_way):
             return hold
     raise SlotTaken("That time has just been taken. Please pick another.",
                     fields={"start": "No longer available."})
@@ -156,11 +157,11 @@ def convert_hold(session: Session, hold: Booking, *, client: User, actor: User,
         raise HoldExpired("The time held for you has expired. Please pick another time.")
     if locked.client_id is not None and locked.client_id != client.id:
         raise NotFound("There is no such hold.", code="not_found")
-    early = booking_service.admit_client(session, client=client, actor=actor,
-                                         start=locked.start_at, early_confirmed=False, now=now)
-    locked.convert(now, client_id=client.id,
-                   status=booking_service.initial_status_for(session, client),
-                   booked_by_id=actor.id, early_confirmed=early)
+    early, status = booking_service.admit_client(session, client=client, actor=actor,
+                                                 start=locked.start_at, early_confirmed=False,
+                                                 now=now)
+    locked.convert(now, client_id=client.id, status=status, booked_by_id=actor.id,
+                   early_confirmed=early)
     session.flush()
     notifications.booking_created(session, locked, now)
     return locked

@@ -8,13 +8,18 @@ from datetime import datetime
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import delete
+from sqlalchemy import event
+from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError
 
 from clinic_app.errors import NotFound
 from clinic_app.errors import SlotTaken
 from clinic_app.errors import ValidationFailed
 from clinic_app.models import Booking
+from clinic_app.models import ClinicSettings
 from clinic_app.models import Closure
 from clinic_app.scheduling.availability import Slot
 from clinic_app.services import booking as svc
@@ -132,6 +137,49 @@ def test_over_cap(app, db, clinic):
     assert exc.value.code == "over_cap"
     # Past and cancelled bookings do not count; other clients are not affected.
     assert book(db, clinic, client=make_user(app), start=local(2026, 11, 26, 10)).id
+
+
+def test_a_new_booking_comes_back_whole_with_its_parties_loaded(app, db, clinic, calls):
+    # PostgreSQL inserts it in a CTE joined to its parties; SQLite reads them after.
+    booking = book(db, clinic, therapist_id=clinic.t2.id)
+    sent: list[str] = []
+
+    def note(conn, cursor, statement, *args):  # noqa: ANN001
+        sent.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        names = (booking.therapist.user.name, booking.room.name, booking.service.name)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    db.session.commit()
+    assert sent == [] and names == (clinic.t2.user.name, booking.room.name, clinic.service.name)
+    row = db.session.execute(select(Booking.__table__).where(Booking.id == booking.id)).one()
+    assert (row.late_cancel, row.cancel_reason, row.private_note, row.notify_client,
+            row.override_reason, row.sequence, row.expires_at, row.hold_purpose) == (
+        False, "", "", True, "", 0, None, None)
+    assert row.status == "booked" and row.client_id == clinic.client.id
+    assert row.blocked_end == TUE_10 + timedelta(minutes=75)
+
+
+def test_a_booking_on_a_database_without_settings_creates_the_row(app, db, clinic):
+    # The settings row and the cap count are one read; with no row, the row is made first.
+    db.session.execute(delete(ClinicSettings))
+    db.session.commit()
+    assert book(db, clinic).id
+    assert db.session.scalar(select(func.count()).select_from(ClinicSettings)) == 1
+
+
+def test_the_cap_is_read_afresh_after_a_commit(app, db, clinic):
+    book(db, clinic)  # this session holds the settings row (expired by the commit below)
+    db.session.commit()
+    # The cap lowered behind the session's back (a Core UPDATE, not the loaded row).
+    db.session.execute(update(ClinicSettings).values(max_upcoming_per_client=1)
+                       .execution_options(synchronize_session=False))
+    db.session.commit()
+    with pytest.raises(ValidationFailed) as exc:
+        book(db, clinic, start=local(2026, 11, 25, 10))
+    assert exc.value.code == "over_cap"
 
 
 def test_not_offered_inactive_and_unknown_service(app, db, clinic):
@@ -290,21 +338,27 @@ def test_a_deadlock_at_the_insert_is_a_409_and_other_errors_are_not(db, clinic, 
     """PostgreSQL may end a transaction whose INSERT deadlocked with a concurrent writer of
     the same time (40P01): the booking answers 409 ``slot_taken``, not a 500; any other
     database error is not disguised."""
-    real_scalars = db.session.scalars
+    real = {"scalars": db.session.scalars, "execute": db.session.execute}
 
-    def failing(sqlstate):
-        def scalars(statement, *args, **kwargs):
-            if getattr(statement, "is_insert", False):
-                raise DBAPIError("INSERT INTO bookings", {}, _DriverError(sqlstate))
-            return real_scalars(statement, *args, **kwargs)
-        return scalars
+    def new_booking(statement):
+        # SQLite: the INSERT itself; PostgreSQL: the SELECT over the INSERT's CTE.
+        return getattr(statement, "is_insert", False) or any(
+            statement is built for built in svc._INSERT_WITH_PARTIES.values())
 
-    monkeypatch.setattr(db.session, "scalars", failing("40P01"))
+    def fail(sqlstate):
+        for name, method in real.items():
+            def failing(statement, *args, _method=method, **kwargs):
+                if new_booking(statement):
+                    raise DBAPIError("INSERT INTO bookings", {}, _DriverError(sqlstate))
+                return _method(statement, *args, **kwargs)
+            monkeypatch.setattr(db.session, name, failing)
+
+    fail("40P01")
     with pytest.raises(SlotTaken) as exc:
         book(db, clinic, therapist_id=clinic.t1.id)
     assert exc.value.fields == {"start": "No longer available."}
     db.session.rollback()
-    monkeypatch.setattr(db.session, "scalars", failing("23503"))
+    fail("23503")
     with pytest.raises(DBAPIError):
         book(db, clinic, therapist_id=clinic.t1.id)
     db.session.rollback()
@@ -319,8 +373,8 @@ def test_database_guard_refuses_a_lost_race(app, db, clinic, monkeypatch):
                         service=clinic.service, start=TUE_10)
     if db.engine.dialect.name == "postgresql":
         # Simulate the race: the re-check "did not see" the winner.
-        monkeypatch.setattr(svc, "_find_slot", lambda *a, **k: Slot(
-            TUE_10, TUE_10 + timedelta(hours=1), clinic.t1.id, clinic.rooms[1].id))
+        monkeypatch.setattr(svc, "_find_slot", lambda *a, **k: (Slot(
+            TUE_10, TUE_10 + timedelta(hours=1), clinic.t1.id, clinic.rooms[1].id), False))
     with pytest.raises(SlotTaken):
         book(db, clinic, therapist_id=clinic.t1.id)
     assert db.session.scalars(select(Booking.id)).all() == [taken.id]

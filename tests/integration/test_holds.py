@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import UTC
 from datetime import date
 from datetime import datetime
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import text
@@ -55,6 +57,21 @@ def book(db, clinic, client, *, start=TUE_10, now=NOW):
                                 start=start, now=now, therapist_id=clinic.t1.id)
 
 
+@contextmanager
+def statements_sent(db):
+    """The SQL statements sent while the block runs."""
+    seen: list[str] = []
+
+    def note(conn, cursor, statement, *args):  # noqa: ANN001
+        seen.append(statement.lstrip())
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+
+
 def slot_starts(db, clinic, now):
     _, slots = search_slots(db.session, service_id=clinic.service.id, date_from=date(2026, 11, 24),
                             date_to=date(2026, 11, 24), now=now)
@@ -95,6 +112,54 @@ def test_an_expired_hold_never_blocks_and_is_deleted_by_the_booking(db, clinic, 
     assert booking.status == "booked" and booking.start_at == TUE_10
     assert holds.get_hold(db.session, hold_id) is None  # deleted inside the booking
     assert created == [booking.id]
+
+
+def test_an_expired_hold_on_the_room_only_is_deleted_too(app, db, created):
+    # Two therapists, one room: the other therapist's expired hold is in the room's way.
+    clinic = make_clinic(app, therapists=2, rooms=1)
+    placed = holds.place_hold(db.session, service_id=clinic.service.id, start=TUE_10,
+                              therapist_id=clinic.t2.id, minutes=10, now=NOW,
+                              purpose="signup")
+    db.session.commit()
+    hold_id = placed.id
+    booking = book(db, clinic, clinic.client, now=NOW + timedelta(minutes=10))
+    db.session.commit()
+    assert booking.room_id == placed.room_id and booking.therapist_id == clinic.t1.id
+    assert holds.get_hold(db.session, hold_id) is None
+
+
+def test_an_expired_hold_out_of_the_way_is_left_for_housekeeping(db, clinic, created):
+    placed = hold(db, clinic)
+    db.session.commit()
+    hold_id = placed.id
+    with statements_sent(db) as seen:
+        book(db, clinic, clinic.client, start=local(2026, 11, 24, 13),
+             now=NOW + timedelta(minutes=10))
+    db.session.commit()
+    assert not any(s.startswith("DELETE") for s in seen), seen  # nothing in the way
+    assert holds.get_hold(db.session, hold_id) is not None
+
+
+def test_a_moved_booking_or_a_new_hold_deletes_the_expired_hold_in_its_way(db, clinic):
+    placed = hold(db, clinic)
+    moved = book(db, clinic, clinic.client, start=local(2026, 11, 24, 13))
+    db.session.commit()
+    hold_id, after = placed.id, NOW + timedelta(minutes=10)
+    booking_service.reschedule(db.session, moved, new_start=TUE_10, actor=clinic.client,
+                               now=after)
+    db.session.commit()
+    assert moved.start_at == TUE_10 and holds.get_hold(db.session, hold_id) is None
+    # The same for a hold placed on an expired one.
+    hold(db, clinic, start=local(2026, 11, 24, 15), now=after)
+    db.session.commit()
+    later = after + timedelta(minutes=10)
+    hold(db, clinic, start=local(2026, 11, 24, 15), now=later, purpose="offer",
+         client_id=clinic.client.id)
+    db.session.commit()
+    # (Compared by purpose: SQLite may give the new row the deleted one's id.)
+    left = db.session.scalars(select(Booking.hold_purpose).where(Booking.status == "held")
+                              .execution_options(**{INCLUDE_HOLDS: True})).all()
+    assert left == ["offer"]
 
 
 def test_convert_makes_the_hold_the_booking_on_the_same_row(db, clinic, created):

@@ -22,6 +22,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import event
 from sqlalchemy import func
+from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import text
 
@@ -122,6 +123,20 @@ def test_write_in_a_read_only_job_is_refused_before_it_runs(app, db):
         db.session.flush()
     db.session.rollback()
     assert db.session.scalar(select(func.count(Room.id)).where(Room.name == "Never saved")) == 0
+
+
+def test_a_write_inside_a_cte_is_refused_in_a_read_only_job(app, db):
+    db.session.commit()
+    new_room = (insert(Room).values(name="Never saved", active=True)
+                .returning(Room.id).cte("new_room"))
+    with read_only(), pytest.raises(WriteInReadTransaction):
+        db.session.execute(select(new_room.c.id))
+    db.session.rollback()
+    assert db.session.scalar(select(func.count(Room.id)).where(Room.name == "Never saved")) == 0
+    with read_only():  # a plain CTE is a read
+        plain = select(Room.id).cte("rooms_read")
+        db.session.execute(select(plain.c.id)).all()
+    db.session.rollback()
 
 
 def test_get_request_that_writes_restarts_in_a_write_transaction(app, db, client):

@@ -44,6 +44,8 @@ from clinic_app.services.care.checkins import red_flag_labels
 from clinic_app.services.care.checkins import submit_checkin
 from clinic_app.services.care.followup import NextSessionOptions
 from clinic_app.services.care.followup import check_early_booking
+from clinic_app.services.care.followup import check_early_start
+from clinic_app.services.care.followup import earliest_before
 from clinic_app.services.care.followup import followup_for_booking
 from clinic_app.services.care.followup import followup_input
 from clinic_app.services.care.followup import followup_params
@@ -85,12 +87,14 @@ from clinic_app.services.care.intake import initial_status_for
 from clinic_app.services.care.intake import needs_confirmation
 from clinic_app.services.care.intake import save_intake
 from clinic_app.services.care.intake import screening_flags
+from clinic_app.services.care.intake import status_for_intake
 from clinic_app.services.care.lookups import checkin_for
 from clinic_app.services.care.lookups import checkins_by_booking
 from clinic_app.services.care.lookups import current_course
 from clinic_app.services.care.lookups import current_recommendation
 from clinic_app.services.care.lookups import intake_for
 from clinic_app.services.care.lookups import local_date
+from clinic_app.services.care.lookups import recommendation_and_intake
 from clinic_app.services.care.lookups import recommendation_history
 from clinic_app.services.care.lookups import session_record_for
 from clinic_app.services.care.records import EDIT_WINDOW
@@ -154,6 +158,7 @@ __all__ = [
     "booking_for_health",
     "can_see_health",
     "check_early_booking",
+    "check_early_start",
     "checkin_due_at",
     "checkin_for",
     "checkin_token",
@@ -164,6 +169,7 @@ __all__ = [
     "confirm_intake",
     "current_course",
     "current_recommendation",
+    "earliest_before",
     "edit_session_record",
     "field_errors",
     "followup_for_booking",
@@ -185,6 +191,7 @@ __all__ = [
     "recommendation_dict",
     "recommendation_for_booking",
     "recommendation_history",
+    "recommendation_and_intake",
     "recommended_earliest",
     "report_problem",
     "report_window_open",
@@ -194,6 +201,7 @@ __all__ = [
     "review_queue",
     "save_intake",
     "screening_flags",
+    "status_for_intake",
     "session_record_for",
     "start_new_course",
     "submit_checkin",

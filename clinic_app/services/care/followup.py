@@ -271,7 +271,13 @@ def recommended_earliest(session: Session, client: User, start: datetime) -> dat
     """The recommended earliest date when a booking at ``start`` would come before it
     (a follow-up of the client's last recorded session), else None. Never raises: staff
     booking on a client's behalf see this as a warning, not a refusal."""
-    rec = current_recommendation(session, client)
+    return earliest_before(session, current_recommendation(session, client), start)
+
+
+def earliest_before(session: Session, rec: Recommendation | None, start: datetime
+                    ) -> date | None:
+    """:func:`recommended_earliest` with the client's current recommendation ``rec``
+    already read (``lookups.recommendation_and_intake``)."""
     if rec is None or rec.earliest is None:
         return None
     session_booking = session.get(Booking, rec.booking_id)
@@ -289,7 +295,14 @@ def check_early_booking(session: Session, client: User, start: datetime, confirm
     so that the caller records it (``early_confirmed=True``). After a referral nothing can
     be booked until a therapist sets a new window (ValidationFailed ``see_clinician_first``).
     """
-    rec = current_recommendation(session, client)
+    return check_early_start(session, current_recommendation(session, client), start,
+                             confirmed)
+
+
+def check_early_start(session: Session, rec: Recommendation | None, start: datetime,
+                      confirmed: bool) -> bool:
+    """:func:`check_early_booking` with the client's current recommendation ``rec``
+    already read (``lookups.recommendation_and_intake``)."""
     if rec is None:
         return False
     session_booking = session.get(Booking, rec.booking_id)

@@ -71,16 +71,23 @@ def get_intake(session: Session, client: User, viewer: User, now: datetime) -> I
 
 def needs_confirmation(session: Session, client_id: int) -> bool:
     """True while a "confirm first" flag waits for a therapist."""
-    row = intake_for(session, client_id)
+    return _waits(intake_for(session, client_id))
+
+
+def _waits(row: Intake | None) -> bool:
     return bool(row and FLAG_CONFIRM_FIRST in (row.flags or []) and row.confirmed_at is None)
 
 
 def initial_status_for(session: Session, client: User) -> str:
     """The status of a client's new booking: ``pending`` while a "confirm first" intake
     flag waits for a therapist, otherwise ``booked``. (Called by booking's hook.)"""
-    if needs_confirmation(session, client.id):
-        return BookingStatus.PENDING.value
-    return BookingStatus.BOOKED.value
+    return status_for_intake(intake_for(session, client.id))
+
+
+def status_for_intake(row: Intake | None) -> str:
+    """:func:`initial_status_for` with the client's intake ``row`` already read
+    (``lookups.recommendation_and_intake``)."""
+    return BookingStatus.PENDING.value if _waits(row) else BookingStatus.BOOKED.value
 
 
 def confirm_intake(session: Session, client: User, actor: User, now: datetime) -> Intake:
