@@ -68,13 +68,17 @@ __all__ = [
     "Slot",
     "SlotError",
     "TherapistSchedule",
+    "Triple",
     "WeeklyRange",
     "check_start",
+    "find_slot_starts",
     "find_slots",
     "find_slots_epoch",
     "from_micros",
+    "slots_from_starts",
     "to_micros",
     "working_intervals",
+    "working_micros",
 ]
 
 ONE_DAY = timedelta(days=1)
@@ -346,6 +350,31 @@ def working_intervals(schedule: TherapistSchedule, day: date, tz: ZoneInfo) -> l
     return [Interval(s, e) for s, e, _ in prepared.working(day, _Clock(tz))]
 
 
+#: One working interval in epoch microseconds: ``(start, end, grid anchor)``.
+Triple = tuple[int, int, int]
+
+
+def working_micros(
+    schedules: Iterable[TherapistSchedule], days: Sequence[date], tz: ZoneInfo
+) -> dict[int, dict[date, tuple[Triple, ...]]]:
+    """Working intervals per therapist id and local date in ``days``, in epoch microseconds.
+
+    What :func:`find_slots_epoch` walks: ``(start, end, grid anchor)``, sorted; closures are
+    not applied. They depend on the schedules and the zone alone, so a caller holding those
+    fixed (the service layer's catalogue) may keep the result and pass it back in.
+    """
+    out: dict[int, dict[date, tuple[Triple, ...]]] = {}
+    if not days:
+        return {schedule.therapist_id: {} for schedule in schedules}
+    first, last = min(days), max(days)
+    clock = _Clock(tz)  # shared: therapists with the same hours convert each wall time once
+    for schedule in schedules:
+        prepared = _Prepared(schedule, first, last)
+        out[schedule.therapist_id] = {
+            day: tuple(prepared.working_micros(day, clock)) for day in days}
+    return out
+
+
 def _closed_days(closures: Sequence[tuple[date, date]], first: date, last: date) -> set[date]:
     closed: set[date] = set()
     for start, end in closures:
@@ -417,12 +446,41 @@ def find_slots_epoch(
     closures: Sequence[tuple[date, date]],
     therapist_busy: Mapping[int, Sequence[tuple[int, int]]],
     room_busy: Mapping[int, Sequence[tuple[int, int]]],
+    working: Mapping[int, Mapping[date, Sequence[Triple]]] | None = None,
 ) -> list[Slot]:
     """:func:`find_slots` with busy time as ``(start, end)`` epoch microseconds.
 
     The hot path: the database computes those numbers, so no datetime is built per busy
-    interval, and the walk compares integers. Each room's index is built only when a
-    candidate the therapist is free for reaches that room.
+    interval, and the walk compares integers. ``working`` is as for :func:`find_slot_starts`.
+    """
+    return slots_from_starts(
+        find_slot_starts(
+            service=service, rules=rules, now=now, date_from=date_from, date_to=date_to,
+            therapists=therapists, closures=closures, therapist_busy=therapist_busy,
+            room_busy=room_busy, working=working),
+        service.duration // _MICROSECOND)
+
+
+def find_slot_starts(
+    *,
+    service: ServiceSpec,
+    rules: Rules,
+    now: datetime,
+    date_from: date,
+    date_to: date,
+    therapists: Sequence[TherapistSchedule],
+    closures: Sequence[tuple[date, date]],
+    therapist_busy: Mapping[int, Sequence[tuple[int, int]]],
+    room_busy: Mapping[int, Sequence[tuple[int, int]]],
+    working: Mapping[int, Mapping[date, Sequence[Triple]]] | None = None,
+) -> list[tuple[int, int, int]]:
+    """The slots of :func:`find_slots_epoch` as sorted ``(start, therapist_id, room_id)``.
+
+    ``start`` is in epoch microseconds; each slot ends ``service.duration`` later (see
+    :func:`slots_from_starts`). ``working`` is :func:`working_micros` of ``therapists`` for
+    (at least) every date of ``date_from..date_to``, e.g. a caller's memo; None computes it.
+    Each room's index is built only when a candidate the therapist is free for reaches that
+    room.
     """
     now = as_utc(now)
     tz = rules.tz
@@ -446,20 +504,21 @@ def find_slots_epoch(
         day += ONE_DAY
     if not days:
         return []
+    if working is None:
+        working = working_micros(therapists, days, tz)
 
     duration = service.duration // _MICROSECOND
     before = service.buffer_before // _MICROSECOND
     tail = duration + service.buffer_after // _MICROSECOND
-    clock = _Clock(tz)
     found: list[tuple[int, int, int]] = []
     append = found.append
     for schedule in therapists:
         tid = schedule.therapist_id
-        prepared = _Prepared(schedule, first_day, last_day)
+        by_day = working[tid]
         busy_starts, busy_ends = _merged_micros(therapist_busy.get(tid, ()))
         n_busy = len(busy_ends)
         for day in days:
-            for w_start, w_end, anchor in prepared.working_micros(day, clock):
+            for w_start, w_end, anchor in by_day[day]:
                 last = w_end - duration
                 lo = w_start if w_start > earliest else earliest
                 s = anchor if lo <= anchor else anchor - ((anchor - lo) // step) * step
@@ -484,8 +543,14 @@ def find_slots_epoch(
                             break
                     s += step
     found.sort()
-    # One datetime per distinct instant: slots of several therapists share starts and ends,
-    # and callers formatting them can then work per instant (api/catalog.py).
+    return found
+
+
+def slots_from_starts(found: Iterable[tuple[int, int, int]], duration: int) -> list[Slot]:
+    """:class:`Slot` values of :func:`find_slot_starts`'s result; ``duration`` in microseconds.
+
+    One datetime per distinct instant: slots of several therapists share starts and ends.
+    """
     instants: dict[int, datetime] = {}
 
     def instant(micros: int) -> datetime:
