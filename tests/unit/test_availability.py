@@ -345,6 +345,24 @@ def test_room_exhaustion_and_lowest_free_room():
     assert search(therapists=[therapist(1), therapist(2)], room_busy=full) == []
 
 
+def test_a_run_of_starts_keeps_its_room_only_while_every_lower_room_is_held():
+    """The walk emits a stretch of starts per room choice: it must switch to a higher room
+    when the lower one is taken, skip to where some room frees when all are held, and come
+    back to the lowest room the moment its booking (plus the buffer before) is over."""
+    svc = service(duration=30 * MIN, before=10 * MIN, after=5 * MIN, rooms=(1, 2))
+    rooms = {1: [span(MONDAY, 9, 50, 10, 20)], 2: [span(MONDAY, 10, 40, 11, 0)]}
+    kw = args(service=svc, rules=rules(step=15 * MIN), room_busy=rooms)
+    slots = find_slots(date_from=MONDAY, date_to=MONDAY, **kw)
+    morning = [(h, s.room_id) for h, s in zip(hhmm(slots), slots, strict=True) if h < "12"]
+    assert morning == [
+        ("09:00", 1), ("09:15", 1),  # touching room 1's booking at 09:50 is allowed
+        ("09:30", 2), ("09:45", 2), ("10:00", 2),
+        # 10:15: room 1 is held until 10:20 (+10 before), room 2 from 10:40: no room
+        ("10:30", 1), ("10:45", 1), ("11:00", 1), ("11:15", 1), ("11:30", 1),
+    ]  # fmt: skip
+    assert slots == reference_find_slots(date_from=MONDAY, date_to=MONDAY, **kw)
+
+
 # ------------------------------------------------------------------------------ check_start
 
 
