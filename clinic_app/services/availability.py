@@ -640,18 +640,22 @@ def _read_busy(
     rows = conn.exec_driver_sql(
         _busy_sql(dialect, len(tids), len(rids), with_stamp), params).fetchall()
     stamp = None
-    therapist_busy: dict[int, list[tuple[int, int]]] = {}
-    room_busy: dict[int, list[tuple[int, int]]] = {}
-    tset = set(tids)
-    rset = set(rids)
+    # One list per id up front: a row then costs two look-ups, and its pair is made once.
+    therapist_busy: dict[int, list[tuple[int, int]]] = {tid: [] for tid in tids}
+    room_busy: dict[int, list[tuple[int, int]]] = {rid: [] for rid in rids}
+    of_therapist = therapist_busy.get
+    of_room = room_busy.get
     for tid, rid, start, end in rows:
         if end is None:  # the stamp row
             stamp = start
             continue
-        if tid in tset:
-            therapist_busy.setdefault(tid, []).append((start, end))
-        if rid in rset:
-            room_busy.setdefault(rid, []).append((start, end))
+        pair = (start, end)
+        busy = of_therapist(tid)
+        if busy is not None:
+            busy.append(pair)
+        busy = of_room(rid)
+        if busy is not None:
+            busy.append(pair)
     return stamp, therapist_busy, room_busy
 
 
