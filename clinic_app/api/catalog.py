@@ -140,8 +140,8 @@ def catalog_availability(query: AvailabilityQuery) -> dict[str, Any] | Response:
     tz, duration, found = search_slot_starts(
         db.session, service_id=query.service_id, date_from=query.date_from,
         date_to=query.date_to, therapist_id=query.therapist_id, now=now())
-    quoted = _quoted_local_iso(tz)
     if not _compact_sorted_json():  # debug: jsonify indents
+        quoted = _quoted_local_iso(tz)
         return {
             "timezone": tz.key,
             "service_id": query.service_id,
@@ -151,16 +151,9 @@ def catalog_availability(query: AvailabilityQuery) -> dict[str, Any] | Response:
     # The hot path of the load run: the JSON text is built directly, byte for byte what
     # jsonify makes of the dict above in production (sorted keys, compact separators, a
     # final newline; tests compare both), without the intermediate dicts and the encoder.
-    # Consecutive slots often share a start (several therapists): its text is made once.
-    head = {}
-    items = []
-    append = items.append
-    for s, tid, _ in found:
-        text = head.get(s)
-        if text is None:
-            text = head[s] = f'{{"end":{quoted[s + duration]},"start":{quoted[s]},"therapist_id":'
-        append(f"{text}{int(tid)}}}")
-    body = (f'{{"service_id":{int(query.service_id)},"slots":[{",".join(items)}],'
+    head = _slot_heads(tz, duration)
+    items = ",".join([f"{head[s]}{tid}}}" for s, tid, _ in found])
+    body = (f'{{"service_id":{int(query.service_id)},"slots":[{items}],'
             f'"timezone":{json.dumps(tz.key)}}}\n')
     return current_app.response_class(body, mimetype=current_app.json.mimetype)
 
@@ -196,6 +189,38 @@ def _quoted_local_iso(tz: ZoneInfo) -> _QuotedIso:
     if cache is None or len(cache) > _ISO_CACHE_MAX:
         cache = _ISO_CACHE[tz] = _QuotedIso(tz)
     return cache
+
+
+class _SlotHeads(dict[int, str]):
+    """Start micros -> ``{"end":"…","start":"…","therapist_id":`` for one zone and duration:
+    a slot's JSON is then its head and its therapist id (sorted keys, as jsonify writes)."""
+
+    __slots__ = ("quoted", "duration")
+
+    def __init__(self, quoted: _QuotedIso, duration: int) -> None:
+        super().__init__()
+        self.quoted = quoted
+        self.duration = duration
+
+    def __missing__(self, start: int) -> str:
+        quoted = self.quoted
+        text = self[start] = (f'{{"end":{quoted[start + self.duration]},'
+                              f'"start":{quoted[start]},"therapist_id":')
+        return text
+
+
+# Per zone and service duration, shared by the requests of this process like _ISO_CACHE (a
+# slot's start recurs across therapists and searches) and emptied past the same size.
+_HEADS: dict[tuple[ZoneInfo, int], _SlotHeads] = {}
+
+
+def _slot_heads(tz: ZoneInfo, duration: int) -> _SlotHeads:
+    """The :class:`_SlotHeads` of ``tz`` and ``duration`` (microseconds)."""
+    key = (tz, duration)
+    heads = _HEADS.get(key)
+    if heads is None or len(heads) > _ISO_CACHE_MAX or heads.quoted is not _ISO_CACHE.get(tz):
+        heads = _HEADS[key] = _SlotHeads(_quoted_local_iso(tz), duration)
+    return heads
 
 
 def _compact_sorted_json() -> bool:
