@@ -583,7 +583,7 @@ def _db_time(value: datetime, dialect: str) -> Any:
 
 
 # Dates one therapist's memo may hold before it starts afresh (a long-lived process walks
-# into new dates; a year of them is a few hundred KiB per therapist).
+# into new dates; 400 of them are about 100 KiB per therapist).
 _WORKING_MEMO_DAYS = 400
 
 
