@@ -6,9 +6,7 @@ These three are public: anyone may browse before signing up, and nothing here is
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import date
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,8 +26,9 @@ from clinic_app.models.accounts import User
 from clinic_app.models.schedule import Service
 from clinic_app.models.schedule import Therapist
 from clinic_app.models.schedule import service_therapists
+from clinic_app.scheduling.availability import from_micros
 from clinic_app.services.availability import MAX_RANGE_DAYS
-from clinic_app.services.availability import search_slots
+from clinic_app.services.availability import search_slot_starts
 
 
 class ServiceOut(BaseModel):
@@ -138,56 +137,90 @@ def catalog_therapists(query: TherapistsQuery) -> TherapistsOut:
           errors=(404,))
 def catalog_availability(query: AvailabilityQuery) -> dict[str, Any] | Response:
     """Slots in the clinic's zone (each time carries its UTC offset, right on DST days)."""
-    tz, slots = search_slots(
+    tz, duration, found = search_slot_starts(
         db.session, service_id=query.service_id, date_from=query.date_from,
         date_to=query.date_to, therapist_id=query.therapist_id, now=now())
-    quoted = _quoted_local_iso(tz)
     if not _compact_sorted_json():  # debug: jsonify indents
+        quoted = _quoted_local_iso(tz)
         return {
             "timezone": tz.key,
             "service_id": query.service_id,
-            "slots": [{"start": quoted(s.start)[1:-1], "end": quoted(s.end)[1:-1],
-                       "therapist_id": s.therapist_id} for s in slots],
+            "slots": [{"start": quoted[s][1:-1], "end": quoted[s + duration][1:-1],
+                       "therapist_id": tid} for s, tid, _ in found],
         }
     # The hot path of the load run: the JSON text is built directly, byte for byte what
     # jsonify makes of the dict above in production (sorted keys, compact separators, a
     # final newline; tests compare both), without the intermediate dicts and the encoder.
-    items = ",".join([f'{{"end":{quoted(s.end)},"start":{quoted(s.start)},'
-                      f'"therapist_id":{int(s.therapist_id)}}}' for s in slots])
+    head = _slot_heads(tz, duration)
+    items = ",".join([f"{head[s]}{tid}}}" for s, tid, _ in found])
     body = (f'{{"service_id":{int(query.service_id)},"slots":[{items}],'
             f'"timezone":{json.dumps(tz.key)}}}\n')
     return current_app.response_class(body, mimetype=current_app.json.mimetype)
 
 
-# An instant's local ISO 8601 text, quoted for JSON, per zone and shared by the requests of
-# this process: slot boundaries lie on a grid and recur in search after search, and
-# astimezone + isoformat was most of what encoding a slot cost. The text depends on the
-# instant and the zone alone, so the cache cannot go stale; it is emptied when it grows past
-# _ISO_CACHE_MAX entries (months of quarter-hours), so it stays a few MiB at most.
-_ISO_CACHE: dict[ZoneInfo, dict[datetime, str]] = {}
+class _QuotedIso(dict[int, str]):
+    """Epoch microseconds -> their local ISO 8601 text quoted for JSON, made on first use."""
+
+    __slots__ = ("tz",)
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        super().__init__()
+        self.tz = tz
+
+    def __missing__(self, micros: int) -> str:
+        # isoformat() is digits, "-", ":", "T", "." and "+": nothing to escape.
+        text = self[micros] = f'"{from_micros(micros).astimezone(self.tz).isoformat()}"'
+        return text
+
+
+# An instant's quoted local ISO text per zone, shared by the requests of this process: slot
+# boundaries lie on a grid and recur in search after search, and astimezone + isoformat was
+# most of what encoding a slot cost. The text depends on the instant and the zone alone, so
+# the cache cannot go stale; it is emptied when it grows past _ISO_CACHE_MAX entries (months
+# of quarter-hours), so it stays a few MiB at most. Keyed by integers: hashing an aware
+# datetime computes its UTC offset.
+_ISO_CACHE: dict[ZoneInfo, _QuotedIso] = {}
 _ISO_CACHE_MAX = 20_000
 
 
-def _quoted_local_iso(tz: ZoneInfo) -> Callable[[datetime], str]:
-    """``instant -> '"2026-11-24T09:00:00+00:00"'`` in ``tz`` for one response."""
-    cache = _ISO_CACHE.setdefault(tz, {})
-    if len(cache) > _ISO_CACHE_MAX:
-        cache.clear()
-    # Slots of different therapists share their start and end objects (find_slots_epoch):
-    # keyed by identity first, as hashing an aware datetime computes its UTC offset.
-    shown: dict[int, str] = {}
+def _quoted_local_iso(tz: ZoneInfo) -> _QuotedIso:
+    """``micros -> '"2026-11-24T09:00:00+00:00"'`` in ``tz`` (index it: ``quoted[micros]``)."""
+    cache = _ISO_CACHE.get(tz)
+    if cache is None or len(cache) > _ISO_CACHE_MAX:
+        cache = _ISO_CACHE[tz] = _QuotedIso(tz)
+    return cache
 
-    def quoted(instant: datetime) -> str:
-        text = shown.get(id(instant))
-        if text is None:
-            text = cache.get(instant)
-            if text is None:
-                # isoformat() is digits, "-", ":", "T", "." and "+": nothing to escape.
-                text = cache[instant] = f'"{instant.astimezone(tz).isoformat()}"'
-            shown[id(instant)] = text
+
+class _SlotHeads(dict[int, str]):
+    """Start micros -> ``{"end":"…","start":"…","therapist_id":`` for one zone and duration:
+    a slot's JSON is then its head and its therapist id (sorted keys, as jsonify writes)."""
+
+    __slots__ = ("quoted", "duration")
+
+    def __init__(self, quoted: _QuotedIso, duration: int) -> None:
+        super().__init__()
+        self.quoted = quoted
+        self.duration = duration
+
+    def __missing__(self, start: int) -> str:
+        quoted = self.quoted
+        text = self[start] = (f'{{"end":{quoted[start + self.duration]},'
+                              f'"start":{quoted[start]},"therapist_id":')
         return text
 
-    return quoted
+
+# Per zone and service duration, shared by the requests of this process like _ISO_CACHE (a
+# slot's start recurs across therapists and searches) and emptied past the same size.
+_HEADS: dict[tuple[ZoneInfo, int], _SlotHeads] = {}
+
+
+def _slot_heads(tz: ZoneInfo, duration: int) -> _SlotHeads:
+    """The :class:`_SlotHeads` of ``tz`` and ``duration`` (microseconds)."""
+    key = (tz, duration)
+    heads = _HEADS.get(key)
+    if heads is None or len(heads) > _ISO_CACHE_MAX or heads.quoted is not _ISO_CACHE.get(tz):
+        heads = _HEADS[key] = _SlotHeads(_quoted_local_iso(tz), duration)
+    return heads
 
 
 def _compact_sorted_json() -> bool:

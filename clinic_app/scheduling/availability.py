@@ -37,7 +37,10 @@ A start ``s`` is offered when:
   ``now + horizon``.
 
 The search is O((busy + candidates) * log busy): busy lists are sorted and merged once per
-call, each candidate costs one bisection, and a conflict jumps straight past the busy interval.
+call, and a conflict jumps straight past the busy interval. Bisections are made per stretch,
+not per candidate: one finds how long the therapist stays free, one per room tried finds the
+lowest free room and how long that stays the answer (its own next booking; the end of the
+booking holding each lower room), and the starts of that stretch are emitted directly.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from datetime import date
 from datetime import datetime
 from datetime import time
 from datetime import timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from clinic_app.scheduling.intervals import BusyIndex
@@ -68,13 +72,17 @@ __all__ = [
     "Slot",
     "SlotError",
     "TherapistSchedule",
+    "Triple",
     "WeeklyRange",
     "check_start",
+    "find_slot_starts",
     "find_slots",
     "find_slots_epoch",
     "from_micros",
+    "slots_from_starts",
     "to_micros",
     "working_intervals",
+    "working_micros",
 ]
 
 ONE_DAY = timedelta(days=1)
@@ -346,6 +354,31 @@ def working_intervals(schedule: TherapistSchedule, day: date, tz: ZoneInfo) -> l
     return [Interval(s, e) for s, e, _ in prepared.working(day, _Clock(tz))]
 
 
+#: One working interval in epoch microseconds: ``(start, end, grid anchor)``.
+Triple = tuple[int, int, int]
+
+
+def working_micros(
+    schedules: Iterable[TherapistSchedule], days: Sequence[date], tz: ZoneInfo
+) -> dict[int, dict[date, tuple[Triple, ...]]]:
+    """Working intervals per therapist id and local date in ``days``, in epoch microseconds.
+
+    What :func:`find_slots_epoch` walks: ``(start, end, grid anchor)``, sorted; closures are
+    not applied. They depend on the schedules and the zone alone, so a caller holding those
+    fixed (the service layer's catalogue) may keep the result and pass it back in.
+    """
+    out: dict[int, dict[date, tuple[Triple, ...]]] = {}
+    if not days:
+        return {schedule.therapist_id: {} for schedule in schedules}
+    first, last = min(days), max(days)
+    clock = _Clock(tz)  # shared: therapists with the same hours convert each wall time once
+    for schedule in schedules:
+        prepared = _Prepared(schedule, first, last)
+        out[schedule.therapist_id] = {
+            day: tuple(prepared.working_micros(day, clock)) for day in days}
+    return out
+
+
 def _closed_days(closures: Sequence[tuple[date, date]], first: date, last: date) -> set[date]:
     closed: set[date] = set()
     for start, end in closures:
@@ -371,10 +404,20 @@ def from_micros(value: int) -> datetime:
     return _EPOCH + timedelta(microseconds=value)
 
 
+# Later than any instant a datetime can hold (year 9999 is ~2.5e17 microseconds).
+_FAR = 1 << 62
+
+
 def _merged_micros(pairs: Iterable[tuple[int, int]]) -> tuple[list[int], list[int]]:
-    """Sorted starts and ends of the union of ``pairs`` (epoch microseconds)."""
+    """Sorted starts and ends of the union of ``pairs`` (epoch microseconds), each ending
+    with a sentinel ``_FAR``: ``starts[bisect_right(ends, a)] < b`` is then the whole test
+    "``[a, b)`` overlaps a busy interval", with no bounds check."""
     merged = merge_pairs(pairs)
-    return [p[0] for p in merged], [p[1] for p in merged]
+    starts = [p[0] for p in merged]
+    ends = [p[1] for p in merged]
+    starts.append(_FAR)
+    ends.append(_FAR)
+    return starts, ends
 
 
 def find_slots(
@@ -417,12 +460,41 @@ def find_slots_epoch(
     closures: Sequence[tuple[date, date]],
     therapist_busy: Mapping[int, Sequence[tuple[int, int]]],
     room_busy: Mapping[int, Sequence[tuple[int, int]]],
+    working: Mapping[int, Mapping[date, Sequence[Triple]]] | None = None,
 ) -> list[Slot]:
     """:func:`find_slots` with busy time as ``(start, end)`` epoch microseconds.
 
     The hot path: the database computes those numbers, so no datetime is built per busy
-    interval, and the walk compares integers. Each room's index is built only when a
-    candidate the therapist is free for reaches that room.
+    interval, and the walk compares integers. ``working`` is as for :func:`find_slot_starts`.
+    """
+    return slots_from_starts(
+        find_slot_starts(
+            service=service, rules=rules, now=now, date_from=date_from, date_to=date_to,
+            therapists=therapists, closures=closures, therapist_busy=therapist_busy,
+            room_busy=room_busy, working=working),
+        service.duration // _MICROSECOND)
+
+
+def find_slot_starts(
+    *,
+    service: ServiceSpec,
+    rules: Rules,
+    now: datetime,
+    date_from: date,
+    date_to: date,
+    therapists: Sequence[TherapistSchedule],
+    closures: Sequence[tuple[date, date]],
+    therapist_busy: Mapping[int, Sequence[tuple[int, int]]],
+    room_busy: Mapping[int, Sequence[tuple[int, int]]],
+    working: Mapping[int, Mapping[date, Sequence[Triple]]] | None = None,
+) -> list[tuple[int, int, int]]:
+    """The slots of :func:`find_slots_epoch` as sorted ``(start, therapist_id, room_id)``.
+
+    ``start`` is in epoch microseconds; each slot ends ``service.duration`` later (see
+    :func:`slots_from_starts`). ``working`` is :func:`working_micros` of ``therapists`` for
+    (at least) every date of ``date_from..date_to``, e.g. a caller's memo; None computes it.
+    Each room's index is built only when a candidate the therapist is free for reaches that
+    room.
     """
     now = as_utc(now)
     tz = rules.tz
@@ -436,7 +508,9 @@ def find_slots_epoch(
     room_ids = sorted(set(service.room_ids))
     if not room_ids:
         return []
-    room_index: dict[int, tuple[list[int], list[int]]] = {}
+    # [room id, starts, ends] in room order; starts/ends are built (_merged_micros) only when
+    # a candidate the therapist is free for reaches that room.
+    rooms: list[list[Any]] = [[room_id, None, None] for room_id in room_ids]
     closed = _closed_days(closures, first_day, last_day)
     days = []
     day = first_day
@@ -446,46 +520,73 @@ def find_slots_epoch(
         day += ONE_DAY
     if not days:
         return []
+    if working is None:
+        working = working_micros(therapists, days, tz)
 
     duration = service.duration // _MICROSECOND
     before = service.buffer_before // _MICROSECOND
     tail = duration + service.buffer_after // _MICROSECOND
-    clock = _Clock(tz)
     found: list[tuple[int, int, int]] = []
     append = found.append
     for schedule in therapists:
         tid = schedule.therapist_id
-        prepared = _Prepared(schedule, first_day, last_day)
+        by_day = working[tid]
         busy_starts, busy_ends = _merged_micros(therapist_busy.get(tid, ()))
-        n_busy = len(busy_ends)
         for day in days:
-            for w_start, w_end, anchor in prepared.working_micros(day, clock):
+            for w_start, w_end, anchor in by_day[day]:
                 last = w_end - duration
                 lo = w_start if w_start > earliest else earliest
                 s = anchor if lo <= anchor else anchor - ((anchor - lo) // step) * step
                 while s <= last:
-                    b_start = s - before
-                    b_end = s + tail
-                    i = bisect_right(busy_ends, b_start)
-                    if i < n_busy and busy_starts[i] < b_end:
+                    i = bisect_right(busy_ends, s - before)
+                    if busy_starts[i] < s + tail:
                         # Jump past the busy interval: next s with s - before >= its end.
                         nxt = busy_ends[i] + before
                         s = anchor - ((anchor - nxt) // step) * step if nxt > anchor else anchor
                         continue
-                    for room_id in room_ids:
-                        index = room_index.get(room_id)
-                        if index is None:
-                            index = room_index[room_id] = _merged_micros(
-                                room_busy.get(room_id, ()))
-                        r_starts, r_ends = index
-                        j = bisect_right(r_ends, b_start)
-                        if j == len(r_ends) or not r_starts[j] < b_end:
+                    # The therapist is free for every start up to the next busy interval.
+                    free_last = busy_starts[i] - tail
+                    if free_last > last:
+                        free_last = last
+                    while s <= free_last:
+                        # The lowest free room at s, and how long that stays the answer: up
+                        # to its own next busy interval, and while every lower room stays
+                        # held by the interval that blocks it now (until a start of `until`).
+                        b_start = s - before
+                        b_end = s + tail
+                        until = _FAR
+                        room_id = None
+                        for room in rooms:
+                            r_ends = room[2]
+                            if r_ends is None:
+                                room[1], room[2] = _merged_micros(room_busy.get(room[0], ()))
+                                r_ends = room[2]
+                            j = bisect_right(r_ends, b_start)
+                            next_start = room[1][j]
+                            if next_start >= b_end:
+                                room_id = room[0]
+                                hold = next_start - tail
+                                break
+                            if r_ends[j] + before < until:
+                                until = r_ends[j] + before
+                        if room_id is None:  # every room is held until `until` at least
+                            s = anchor - ((anchor - until) // step) * step
+                            continue
+                        stop = free_last if free_last < hold else hold
+                        if stop >= until:
+                            stop = until - 1
+                        while s <= stop:
                             append((s, tid, room_id))
-                            break
-                    s += step
+                            s += step
     found.sort()
-    # One datetime per distinct instant: slots of several therapists share starts and ends,
-    # and callers formatting them can then work per instant (api/catalog.py).
+    return found
+
+
+def slots_from_starts(found: Iterable[tuple[int, int, int]], duration: int) -> list[Slot]:
+    """:class:`Slot` values of :func:`find_slot_starts`'s result; ``duration`` in microseconds.
+
+    One datetime per distinct instant: slots of several therapists share starts and ends.
+    """
     instants: dict[int, datetime] = {}
 
     def instant(micros: int) -> datetime:

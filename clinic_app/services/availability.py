@@ -86,6 +86,7 @@ __all__ = [
     "load_search_data",
     "load_service",
     "rules_from",
+    "search_slot_starts",
     "search_slots",
 ]
 
@@ -436,6 +437,11 @@ class Catalog:
     services: dict[int, ServiceInfo]
     schedules: dict[int, pure.TherapistSchedule]  # every therapist's hours, all dates
     closures: tuple[tuple[date, date], ...]
+    # pure.working_micros of these schedules in this zone, per therapist id and local date,
+    # filled as searches need them (_working): they depend on nothing else, so they stay
+    # right while this catalogue is used, and a changed catalogue starts an empty memo.
+    working: dict[int, dict[date, tuple[pure.Triple, ...]]] = field(
+        default_factory=dict, compare=False, repr=False)
 
 
 # One catalogue per engine (a process may serve several databases: tests, benchmarks). Only
@@ -588,6 +594,40 @@ def _db_time(value: datetime, dialect: str) -> Any:
     return value
 
 
+# Dates one therapist's memo may hold before it starts afresh (a long-lived process walks
+# into new dates; 400 of them are about 100 KiB per therapist).
+_WORKING_MEMO_DAYS = 400
+
+
+def _working(catalog: Catalog, schedules: tuple[pure.TherapistSchedule, ...],
+             date_from: date, date_to: date) -> dict[int, dict[date, tuple[pure.Triple, ...]]]:
+    """The working intervals of ``schedules`` on every date of ``date_from..date_to``, from
+    the catalogue's memo, computing (and keeping) what it lacks.
+
+    Each therapist's dict only ever grows (a full one is replaced, never emptied), so the
+    dicts handed out stay complete for their dates even if another thread adds to the memo.
+    """
+    memo = catalog.working
+    days = [date_from + timedelta(days=k) for k in range((date_to - date_from).days + 1)]
+    out: dict[int, dict[date, tuple[pure.Triple, ...]]] = {}
+    missing = []
+    for schedule in schedules:
+        known = memo.get(schedule.therapist_id)
+        if known is not None and all(map(known.__contains__, days)):
+            out[schedule.therapist_id] = known
+        else:
+            missing.append(schedule)
+    if missing:
+        for tid, by_day in pure.working_micros(missing, days, catalog.rules.tz).items():
+            known = memo.get(tid)
+            if known is None or len(known) > _WORKING_MEMO_DAYS:
+                known = memo[tid] = by_day
+            else:
+                known.update(by_day)
+            out[tid] = known
+    return out
+
+
 def _read_busy(
     session: Session,
     rules: pure.Rules,
@@ -612,18 +652,22 @@ def _read_busy(
     rows = conn.exec_driver_sql(
         _busy_sql(dialect, len(tids), len(rids), with_stamp), params).fetchall()
     stamp = None
-    therapist_busy: dict[int, list[tuple[int, int]]] = {}
-    room_busy: dict[int, list[tuple[int, int]]] = {}
-    tset = set(tids)
-    rset = set(rids)
+    # One list per id up front: a row then costs two look-ups, and its pair is made once.
+    therapist_busy: dict[int, list[tuple[int, int]]] = {tid: [] for tid in tids}
+    room_busy: dict[int, list[tuple[int, int]]] = {rid: [] for rid in rids}
+    of_therapist = therapist_busy.get
+    of_room = room_busy.get
     for tid, rid, start, end in rows:
         if end is None:  # the stamp row
             stamp = start
             continue
-        if tid in tset:
-            therapist_busy.setdefault(tid, []).append((start, end))
-        if rid in rset:
-            room_busy.setdefault(rid, []).append((start, end))
+        pair = (start, end)
+        busy = of_therapist(tid)
+        if busy is not None:
+            busy.append(pair)
+        busy = of_room(rid)
+        if busy is not None:
+            busy.append(pair)
     return stamp, therapist_busy, room_busy
 
 
@@ -666,6 +710,27 @@ def search_slots(
     current; otherwise three to load it (settings with the stamp, services, schedules) and
     the bookings query: four, five when the change touched the searched service.
     """
+    tz, duration, found = search_slot_starts(
+        session, service_id=service_id, date_from=date_from, date_to=date_to,
+        therapist_id=therapist_id, now=now, exclude_booking_id=exclude_booking_id)
+    return tz, pure.slots_from_starts(found, duration)
+
+
+def search_slot_starts(
+    session: Session,
+    *,
+    service_id: int,
+    date_from: date,
+    date_to: date,
+    therapist_id: int | None = None,
+    now: datetime,
+    exclude_booking_id: int | None = None,
+) -> tuple[ZoneInfo, int, list[tuple[int, int, int]]]:
+    """:func:`search_slots` before any datetime is made, for callers that only format the
+    slots (the API): the zone, the service's duration in microseconds and the sorted
+    ``(start in epoch microseconds, therapist_id, room_id)`` of
+    :func:`clinic_app.scheduling.availability.find_slot_starts`.
+    """
     check_range(date_from, date_to)
     engine = session.get_bind()
     catalog = _CATALOGS.get(engine)
@@ -703,8 +768,9 @@ def search_slots(
     therapist_busy, room_busy = busy
     rules = catalog.rules
     schedules = tuple(catalog.schedules.get(t) or pure.TherapistSchedule(t, ()) for t in tids)
-    slots = pure.find_slots_epoch(
-        service=service.spec,
+    spec = service.spec
+    found = pure.find_slot_starts(
+        service=spec,
         rules=rules,
         now=now,
         date_from=date_from,
@@ -713,8 +779,9 @@ def search_slots(
         closures=catalog.closures,
         therapist_busy=therapist_busy,
         room_busy=room_busy,
+        working=_working(catalog, schedules, date_from, date_to),
     )
-    return rules.tz, slots
+    return rules.tz, spec.duration // timedelta(microseconds=1), found
 
 
 def load_booking_data(

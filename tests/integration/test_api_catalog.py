@@ -197,3 +197,31 @@ def test_availability_json_in_debug_is_jsonify_indented(app, client):
     # Errors keep the error JSON in either mode.
     bad = client.get(f"/api/v1/availability?service_id={sid}&from=2026-11-25&to=2026-11-24")
     assert bad.status_code == 422 and bad.get_json()["error"]["code"] == "invalid_range"
+
+
+def test_availability_json_caches_are_per_duration_and_renewed_when_full(app, client,
+                                                                          monkeypatch):
+    """Two services of different lengths share start times but not their JSON heads (the
+    end differs); a full text cache is replaced, and the answers stay jsonify's bytes."""
+    from datetime import date
+
+    from clinic_app.api import catalog
+
+    clinic = make_clinic(app, minutes=60)
+    short = make_service(app, therapists=clinic.therapists, rooms=clinic.rooms, minutes=30)
+    first, last = date(2026, 11, 24), date(2026, 11, 25)
+
+    def get(sid):
+        body = client.get(f"/api/v1/availability?service_id={sid}&from={first}&to={last}")
+        assert body.get_data() == _availability_as_jsonify_writes_it(app, sid, first, last)
+        return body.get_json()["slots"]
+
+    long_slots, short_slots = get(clinic.service.id), get(short.id)
+    nine = "2026-11-24T09:00:00+00:00"
+    assert {s["end"] for s in long_slots if s["start"] == nine} == {"2026-11-24T10:00:00+00:00"}
+    assert {s["end"] for s in short_slots if s["start"] == nine} == {"2026-11-24T09:30:00+00:00"}
+    monkeypatch.setattr(catalog, "_ISO_CACHE_MAX", 5)  # both caches are now over the limit
+    old_iso = dict(catalog._ISO_CACHE)
+    assert get(clinic.service.id) == long_slots
+    assert all(catalog._ISO_CACHE[tz] is not cache for tz, cache in old_iso.items())
+    assert get(short.id) == short_slots

@@ -28,6 +28,7 @@ from clinic_app.models import HoursOverride
 from clinic_app.models import Service
 from clinic_app.models import Therapist
 from clinic_app.models import WeeklyHours
+from clinic_app.services import availability as availability_service
 from clinic_app.services import booking as booking_service
 from clinic_app.services.availability import bookable_service
 from clinic_app.services.availability import load_search_data
@@ -383,3 +384,82 @@ def test_catalogue_changes_are_seen_by_the_cached_search(app, db, clinic):
     with pytest.raises(NotFound):
         search_slots(db.session, service_id=service_id + 999, date_from=TUE, date_to=TUE,
                      now=NOW)
+
+
+# Committed for real: on PostgreSQL a catalogue read by the transaction that changed it is not
+# kept (services/availability.py), and the savepoint mode runs the whole test in one.
+@pytest.mark.real_db
+def test_the_working_memo_is_kept_per_catalogue_and_never_outlives_it(app, db, clinic,
+                                                                     monkeypatch):
+    """The cached search computes a therapist-day's working intervals once per catalogue:
+    a repeated search computes none, a wider range only its new dates, and every catalogue
+    change (an "hours" override, part-day time off, weekly hours, the zone) starts a new
+    memo, so the search still equals the reference (tests/reference_availability.py)."""
+    ensure_stamp_row(db)
+    service_id = clinic.service.id
+    t1, t2 = clinic.therapists
+    computed: list[tuple[tuple[int, ...], int]] = []
+    real = availability_service.pure.working_micros
+
+    def counting(schedules, days, tz):  # noqa: ANN001, ANN202
+        schedules = list(schedules)
+        computed.append((tuple(s.therapist_id for s in schedules), len(days)))
+        return real(schedules, days, tz)
+
+    monkeypatch.setattr(availability_service.pure, "working_micros", counting)
+
+    def check(first=TUE, last=TUE + timedelta(days=6)):
+        db.session.commit()
+        expected = reference_search(db, service_id=service_id, date_from=first, date_to=last)
+        db.session.commit()
+        got = search_slots(db.session, service_id=service_id, date_from=first, date_to=last,
+                           now=NOW)[1]
+        db.session.commit()
+        assert got == expected
+        return got, availability_service._CATALOGS[db.session.get_bind()]
+
+    base, catalog = check()
+    assert base and computed == [((t1.id, t2.id), 7)]
+    assert check() == (base, catalog) and len(computed) == 1  # a cached hit computes nothing
+    check(TUE + timedelta(days=3), TUE + timedelta(days=8))  # two new dates: recomputed once
+    assert len(computed) == 2
+    assert set(catalog.working[t1.id]) == {TUE + timedelta(days=k) for k in range(9)}
+
+    wed = TUE + timedelta(days=1)
+    db.session.add(HoursOverride(therapist_id=t1.id, start_date=wed, end_date=wed,
+                                 kind="hours", start_time=time(7), end_time=time(8, 30)))
+    got, renewed = check()
+    assert renewed is not catalog and len(computed) == 3
+    assert any(s.start == local(2026, 11, 25, 7) and s.therapist_id == t1.id for s in got)
+    db.session.add(HoursOverride(therapist_id=t2.id, start_date=TUE, end_date=TUE,
+                                 kind="off", start_time=time(10), end_time=time(11, 30)))
+    got, catalog = check()
+    assert not any(local(2026, 11, 24, 10) <= s.start < local(2026, 11, 24, 11, 30)
+                   and s.therapist_id == t2.id for s in got)
+    db.session.execute(WeeklyHours.__table__.update().where(
+        WeeklyHours.therapist_id == t2.id).values(start_time=time(8)))
+    check()
+    get_settings(db.session).timezone = "America/New_York"
+    got, catalog = check()
+    assert got and catalog.rules.tz.key == "America/New_York"
+    assert len(computed) == 6  # one computation per catalogue
+
+
+@pytest.mark.real_db
+def test_a_full_working_memo_starts_afresh(app, db, clinic, monkeypatch):
+    """A long-lived process walks into new dates: past the memo's size a therapist's dates
+    are replaced by the searched ones, and searches stay right."""
+    ensure_stamp_row(db)
+    monkeypatch.setattr(availability_service, "_WORKING_MEMO_DAYS", 10)
+    for week in range(4):
+        first = TUE + timedelta(days=7 * week)
+        last = first + timedelta(days=6)
+        expected = reference_search(db, service_id=clinic.service.id, date_from=first,
+                                    date_to=last)
+        db.session.commit()
+        assert search(db, clinic, first=first, last=last) == expected
+        db.session.commit()
+        memo = availability_service._CATALOGS[db.session.get_bind()].working
+        assert all(len(by_day) <= 10 + 7 for by_day in memo.values())
+        assert set(memo[clinic.therapists[0].id]) >= {first + timedelta(days=k)
+                                                      for k in range(7)}

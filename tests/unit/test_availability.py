@@ -25,11 +25,14 @@ from clinic_app.scheduling.availability import SlotError
 from clinic_app.scheduling.availability import TherapistSchedule
 from clinic_app.scheduling.availability import WeeklyRange
 from clinic_app.scheduling.availability import check_start
+from clinic_app.scheduling.availability import find_slot_starts
 from clinic_app.scheduling.availability import find_slots
 from clinic_app.scheduling.availability import find_slots_epoch
 from clinic_app.scheduling.availability import from_micros
+from clinic_app.scheduling.availability import slots_from_starts
 from clinic_app.scheduling.availability import to_micros
 from clinic_app.scheduling.availability import working_intervals
+from clinic_app.scheduling.availability import working_micros
 from clinic_app.scheduling.intervals import BusyIndex
 from clinic_app.scheduling.intervals import Interval
 from clinic_app.scheduling.intervals import contains
@@ -340,6 +343,24 @@ def test_room_exhaustion_and_lowest_free_room():
     assert both[0].start == both[1].start
     full = {1: [span(MONDAY, 9, 0, 17, 0)]}
     assert search(therapists=[therapist(1), therapist(2)], room_busy=full) == []
+
+
+def test_a_run_of_starts_keeps_its_room_only_while_every_lower_room_is_held():
+    """The walk emits a stretch of starts per room choice: it must switch to a higher room
+    when the lower one is taken, skip to where some room frees when all are held, and come
+    back to the lowest room the moment its booking (plus the buffer before) is over."""
+    svc = service(duration=30 * MIN, before=10 * MIN, after=5 * MIN, rooms=(1, 2))
+    rooms = {1: [span(MONDAY, 9, 50, 10, 20)], 2: [span(MONDAY, 10, 40, 11, 0)]}
+    kw = args(service=svc, rules=rules(step=15 * MIN), room_busy=rooms)
+    slots = find_slots(date_from=MONDAY, date_to=MONDAY, **kw)
+    morning = [(h, s.room_id) for h, s in zip(hhmm(slots), slots, strict=True) if h < "12"]
+    assert morning == [
+        ("09:00", 1), ("09:15", 1),  # touching room 1's booking at 09:50 is allowed
+        ("09:30", 2), ("09:45", 2), ("10:00", 2),
+        # 10:15: room 1 is held until 10:20 (+10 before), room 2 from 10:40: no room
+        ("10:30", 1), ("10:45", 1), ("11:00", 1), ("11:15", 1), ("11:30", 1),
+    ]  # fmt: skip
+    assert slots == reference_find_slots(date_from=MONDAY, date_to=MONDAY, **kw)
 
 
 # ------------------------------------------------------------------------------ check_start
@@ -671,6 +692,60 @@ def test_prop_epoch_path_offers_the_same_slots_as_the_reference(kw):
         for key in ("therapist_busy", "room_busy")}
     assert find_slots_epoch(date_from=DAYS[0], date_to=DAYS[-1],
                             **{**kw, **as_micros}) == expected
+
+
+@PROPS
+@given(scenarios())
+def test_prop_a_kept_working_memo_offers_the_reference_slots(kw):
+    """working_micros computed once for a wider range of dates (as the service layer keeps
+    it per catalogue) and passed in gives the reference's slots; each day's intervals are
+    working_intervals's in microseconds, on the DST day too."""
+    tz = kw["rules"].tz
+    wider = [DAYS[0] - timedelta(days=2), *DAYS, DAYS[-1] + timedelta(days=1)]
+    memo = working_micros(kw["therapists"], wider, tz)
+    assert sorted(memo) == sorted(t.therapist_id for t in kw["therapists"])
+    for schedule in kw["therapists"]:
+        for day in wider:
+            assert [(s, e) for s, e, _ in memo[schedule.therapist_id][day]] == [
+                (to_micros(iv.start), to_micros(iv.end))
+                for iv in working_intervals(schedule, day, tz)]
+    as_micros = {
+        key: {k: [(to_micros(iv.start), to_micros(iv.end)) for iv in v]
+              for k, v in kw[key].items()}
+        for key in ("therapist_busy", "room_busy")}
+    expected = reference_find_slots(date_from=DAYS[0], date_to=DAYS[-1], **kw)
+    assert find_slots_epoch(date_from=DAYS[0], date_to=DAYS[-1], working=memo,
+                            **{**kw, **as_micros}) == expected
+    starts = find_slot_starts(date_from=DAYS[0], date_to=DAYS[-1], working=memo,
+                              **{**kw, **as_micros})
+    assert [(to_micros(s.start), s.therapist_id, s.room_id) for s in expected] == starts
+    duration = kw["service"].duration // timedelta(microseconds=1)
+    assert slots_from_starts(starts, duration) == expected
+
+
+@pytest.mark.parametrize(("day", "first_utc"), [(date(2026, 3, 29), 8), (date(2026, 10, 25), 9)])
+def test_working_micros_on_a_dst_day_keeps_local_hours_and_the_grid(day, first_utc):
+    """09:00-17:00 London on both clock-change days: 8 hours from 09:00 local, the anchor at
+    the range start; the day before is an hour apart in UTC."""
+    everyday = therapist(rows=weekly(((time(9), time(17)),), days=range(7)))
+    before = day - timedelta(days=1)
+    memo = working_micros([everyday], [before, day], LONDON)[1]
+    start = to_micros(datetime.combine(day, time(first_utc), tzinfo=UTC))
+    assert memo[day] == ((start, start + 8 * 3_600_000_000, start),)
+    [(prev_start, _, _)] = memo[before]
+    assert start - prev_start == (24 + (1 if first_utc == 9 else -1)) * 3_600_000_000
+    assert working_micros([everyday], [], LONDON) == {1: {}}
+
+
+def test_a_working_memo_without_a_date_of_the_range_is_refused():
+    """find_slot_starts trusts a given memo to cover the range: a gap is an error, not a
+    silently empty day."""
+    everyday = therapist(rows=weekly(((time(9), time(17)),), days=range(7)))
+    memo = working_micros([everyday], [MONDAY], LONDON)
+    with pytest.raises(KeyError):
+        find_slot_starts(date_from=MONDAY, date_to=TUESDAY, working=memo,
+                         **{**args(therapists=[everyday]), "therapist_busy": {},
+                            "room_busy": {}})
 
 
 def test_micros_round_trip_is_exact():
