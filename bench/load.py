@@ -18,7 +18,8 @@ Steps:
    clients holding a few thousand bookings (8 weeks back to 9 weeks ahead, bulk Core inserts;
    each therapist's seeded bookings use a room of their own so the exclusion constraints hold),
    and ``--users`` verified clients with API tokens (``accounts.issue_api_token``).
-2. Start gunicorn (``2 x nproc + 1`` workers by default) on a free 127.0.0.1 port with
+2. Start gunicorn (``nproc + 1`` workers by default: on 2 CPUs 3 workers gave lower tails
+   than gunicorn's usual ``2 x nproc + 1``, see docs/performance.md) on a free port with
    ``CLINIC_ENV=production``, rate limits in Redis db 14, and wait for ``/healthz``. The
    default is sync workers (one request at a time each, no keep-alive): measured 3-4x better
    than ``--worker-class gthread --threads 4`` at the same load (docs/performance.md).
@@ -703,7 +704,8 @@ def main() -> None:
                         help="stop each user after this many iterations (0: only --seconds)")
     parser.add_argument("--think", type=float, default=0.0,
                         help="mean think time between a user's iterations, seconds")
-    parser.add_argument("--workers", type=int, default=2 * cores + 1)
+    parser.add_argument("--workers", type=int, default=cores + 1,
+                        help="gunicorn workers (default nproc + 1)")
     parser.add_argument("--worker-class", default="sync", choices=("gthread", "sync"))
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--seed", type=int, default=7)

@@ -216,10 +216,11 @@ def main() -> int:
 
     if "load" not in skip:
         seconds = "20" if args.quick else "60"
-        plans = [("gunicorn sync x 5, 200 users, think 1 s",
+        workers = (os.cpu_count() or 1) + 1  # bench/load.py's default
+        plans = [(f"gunicorn sync x {workers}, 200 users, think 1 s",
                   ["--users", "200", "--think", "1", "--seconds", seconds,
                    "--rss-requests", "1000" if args.quick else "10000"]),
-                 ("gunicorn sync x 5, 50 users, closed loop",
+                 (f"gunicorn sync x {workers}, 50 users, closed loop",
                   ["--users", "50", "--think", "0", "--seconds", seconds])]
         results: dict[str, dict[str, Any]] = {}
         for name, extra in plans:
