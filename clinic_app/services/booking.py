@@ -578,14 +578,16 @@ def admit_client(session: Session, *, client: User, actor: User, start: datetime
     # Flagged only when the booking really is before the recommended earliest date and
     # someone confirmed that: the client must (R5); staff decide, but the flag still says
     # only what happened (an admin's booking used to be flagged every time).
+    # One booking at a time per client, so two parallel requests cannot both pass the cap;
+    # taken before the intake is read, so a confirmation of it (confirm_pending, which takes
+    # the same lock) is either wholly before this booking or wholly after it.
+    _lock_client(session, client.id)
     recommendation, intake = care.recommendation_and_intake(session, client.id)
     if actor.id == client.id:
         early = care.check_early_start(session, recommendation, start, early_confirmed)
     else:
         early = early_confirmed and care.earliest_before(session, recommendation,
                                                          start) is not None
-    # One booking at a time per client, so two parallel requests cannot both pass the cap.
-    _lock_client(session, client.id)
     settings, upcoming = _settings_and_upcoming(session, client.id, now)
     if upcoming >= settings.max_upcoming_per_client:
         raise ValidationFailed(
@@ -709,7 +711,12 @@ def confirm_pending(session: Session, client: User, *, actor: User,
                     now: datetime) -> list[Booking]:
     """A treating therapist (or an admin) confirms the client's "confirm first" intake
     (``care.confirm_intake``); the client's pending bookings become booked and their
-    confirmations go out. Returns those bookings, soonest first."""
+    confirmations go out. Returns those bookings, soonest first.
+
+    The client's row is locked first, as every new booking of theirs locks it before reading
+    the intake: a booking made meanwhile either sees the confirmed intake (and is booked) or
+    is committed pending before this runs (and is confirmed here), never pending after it."""
+    _lock_client(session, client.id)
     care.confirm_intake(session, client, actor, now)
     pending = list(session.scalars(
         select(Booking).where(Booking.client_id == client.id,
