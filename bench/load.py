@@ -365,8 +365,9 @@ def _proc_stat(pid: int) -> tuple[str, int, float] | None:
     return comm, int(fields[1]), (int(fields[11]) + int(fields[12])) / tick
 
 
-def cpu_snapshot(master: int) -> dict[str, dict[int, float]]:
-    """CPU seconds so far of gunicorn (master + workers) and PostgreSQL backends, by pid."""
+def cpu_snapshot(master: int | None) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of gunicorn (master + workers; none without ``master``) and of
+    PostgreSQL's processes, by pid."""
     out: dict[str, dict[int, float]] = {"gunicorn": {}, "postgres": {}}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -375,7 +376,7 @@ def cpu_snapshot(master: int) -> dict[str, dict[int, float]]:
         if stat is None:
             continue
         comm, ppid, cpu = stat
-        if int(entry) == master or ppid == master:
+        if master is not None and (int(entry) == master or ppid == master):
             out["gunicorn"][int(entry)] = cpu
         elif comm.startswith("postgres"):
             out["postgres"][int(entry)] = cpu

@@ -55,30 +55,13 @@ def pct(values: list[float], q: float) -> float:
     return load.pct(values, q)
 
 
-_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
 def postgres_cpu_seconds() -> float:
-    """CPU seconds used so far by every ``postgres`` process of this machine (Linux /proc).
+    """CPU seconds used so far by every PostgreSQL process of this machine (Linux /proc).
 
     Clock ticks are sampled, so one request's share is coarse; summed over an endpoint's
     requests it is the server-side CPU that endpoint causes (its backend, WAL writer etc.).
     """
-    total = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        name_end = stat.rfind(b")")
-        if stat[stat.find(b"(") + 1:name_end] != b"postgres":
-            continue
-        fields = stat[name_end + 2:].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / _TICKS
+    return sum(load.cpu_snapshot(None)["postgres"].values())
 
 
 class Replay:
