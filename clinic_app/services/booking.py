@@ -398,7 +398,7 @@ def _insert_new(session: Session, draft: Booking, slot: pure.Slot, service: Serv
     try:
         if dialect == "postgresql":
             return _insert_with_parties(session, values)
-        return session.scalars(_INSERT_NEW[dialect], [values]).first()
+        return session.scalars(_INSERT_NEW_SQLITE, [values]).first()
     except DBAPIError as exc:
         if not _is_exclusion_violation(exc):
             raise
@@ -409,10 +409,8 @@ def _insert_new(session: Session, draft: Booking, slot: pure.Slot, service: Serv
 
 
 # Built once, with the row as parameters: ``.values(row)`` per call cost more than the SQL.
-_INSERT_NEW = {
-    "postgresql": pg_insert(Booking).on_conflict_do_nothing().returning(Booking),
-    "sqlite": sqlite_insert(Booking).on_conflict_do_nothing().returning(Booking),
-}
+# (PostgreSQL's is the CTE of _insert_with_parties_statement.)
+_INSERT_NEW_SQLITE = sqlite_insert(Booking).on_conflict_do_nothing().returning(Booking)
 
 
 _INSERT_WITH_PARTIES: dict[tuple[str, ...], Any] = {}
