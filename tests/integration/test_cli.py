@@ -57,6 +57,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_until_up(proc: subprocess.Popen[str], port: int) -> None:
+    """Wait (at most 60 s) until ``clinic up`` on ``port`` answers /healthz with 200."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                assert r.status == 200
+                return
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise AssertionError("clinic up did not start") from None
+            time.sleep(0.3)
+
+
 def _clean_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLINIC_")}
     env["CLINIC_INSTANCE_PATH"] = str(tmp_path / "instance")
@@ -79,16 +93,7 @@ def test_clinic_up_serves_seeds_sends_mail_and_stops_on_ctrl_c(tmp_path):
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
-                    assert response.status == 200
-                    break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError("clinic up did not start") from None
-                time.sleep(0.3)
+        _wait_until_up(proc, port)
         with urllib.request.urlopen(base + "/", timeout=5) as response:
             home = response.read().decode()
         assert "Trigger point therapy - 60 min" in home
@@ -127,15 +132,7 @@ def test_clinic_up_stops_cleanly_on_sigterm(tmp_path):
                             env=_clean_env(tmp_path), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError("clinic up did not start") from None
-                time.sleep(0.3)
+        _wait_until_up(proc, port)
     finally:
         stopping = time.monotonic()
         proc.send_signal(signal.SIGTERM)
@@ -158,16 +155,7 @@ def test_clinic_up_stops_on_sigint_even_when_started_with_sigint_ignored(tmp_pat
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             preexec_fn=ignore_sigint)  # noqa: PLW1509 (test only, no threads)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                    assert r.status == 200
-                    break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError("clinic up did not start") from None
-                time.sleep(0.3)
+        _wait_until_up(proc, port)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
