@@ -6,7 +6,9 @@ service over 7 days, then 1 in 4 a ``POST /api/v1/bookings`` for a returned slot
 5 held a cancellation) straight through the WSGI application, as a gunicorn sync worker calls
 it, with the production set-up (``CLINIC_ENV=production``, rate limits in Redis), and reports
 per endpoint the process CPU time (``time.process_time``: far less noisy than wall time when
-other processes share the CPUs), the wall time and the SQL statements of each request.
+other processes share the CPUs), the wall time and the SQL statements of each request, and
+the CPU time PostgreSQL's processes spent meanwhile (from /proc: sampled clock ticks, so
+meaningful per endpoint, not per request; it counts any other PostgreSQL user too).
 
     python bench/request_cpu.py --url postgresql+psycopg://postgres@127.0.0.1/bench_load
     python bench/request_cpu.py --url ... --requests 5000
